@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 _START_ATTEMPTS = 5
 _LOG_TAIL_BYTES = 2000
+_TANSU_ENV = frozenset({"SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT", "STORAGE_ENGINE"})
 
 
 # --------------------------------------------------------------------------- process
@@ -210,6 +211,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=_child_env(),
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the broker in order
                 preexec_fn=_death_signal_hook(),
             )
@@ -227,7 +229,7 @@ class EmbeddedBroker:
                 return "AddrInUse (port taken)"
             if proc.poll() is not None:
                 return f"exited with status {proc.returncode}: {self._log_tail()[-300:]!r}"
-            if _accepts_tcp(port) and run_sync(answers_metadata(f"{HOST}:{port}", 1.0)):
+            if _accepts_tcp(port) and run_sync(answers_metadata(f"{HOST}:{port}", 0.5)):
                 return None
             if time.monotonic() >= deadline:
                 return f"not answering after {self._start_timeout:.1f}s"
@@ -255,6 +257,14 @@ class EmbeddedBroker:
                 logger.warning("broker.kill pid=%s reason=sigterm_timeout", proc.pid)
                 proc.kill()
         proc.wait()
+
+
+def _child_env() -> dict[str, str]:
+    # Tansu reads these from the environment; a stray schema registry or OTLP endpoint
+    # in the caller's shell must not change how the local broker behaves.
+    env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+    env["NO_COLOR"] = "1"  # plain text in the log file
+    return env
 
 
 def _accepts_tcp(port: int) -> bool:
