@@ -69,6 +69,9 @@ class TicketCommand(_Record):
     attempt: int = 1
     action: Literal["create", "update"] = "create"
     public_description: str = ""
+    # Cross-conversation dedupe (contract section 3): "email|intent|order_id=..." or null
+    # when the requester email or both order_id and invoice_id are unknown.
+    dedupe_key: str | None = None
 
 
 class Contact(_Record):
