@@ -1,0 +1,94 @@
+"""Connector agents: commands in, vendor calls, ``connector-results`` (and dead letters) out.
+
+One agent per command topic, in their own consumer group (``{app_id}-connectors``), so a
+slow helpdesk never holds up the processor. Each agent handles its partitions one record at
+a time, which keeps the order of commands per conversation (a create before its updates).
+A command whose vendor call fails after the last retry yields a ``failed`` result (the
+conversation state records it) *and* a dead letter with the vendor's error, and the agent
+moves on: a permanent failure never blocks the commands behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from handoff.streams.codec import dead_letter, encode
+from handoff.streams.commands import ConnectorResult, CrmNoteCommand, TicketCommand
+from handoff.streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]
+
+
+class Connector(Protocol):
+    async def apply(self, cmd: Any) -> ConnectorResult: ...
+
+
+class CommandHandler:
+    """Runs one command through one connector and reports the outcome."""
+
+    def __init__(
+        self,
+        *,
+        model: type[TicketCommand] | type[CrmNoteCommand],
+        connector: Callable[[], Awaitable[Connector | None]],
+        topics: TopicNames,
+        send: Send,
+    ) -> None:
+        self.model = model
+        self.connector = connector
+        self.topics = topics
+        self.send = send
+        self.handled = 0
+        self.failed = 0
+
+    async def handle(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> ConnectorResult | None:
+        try:
+            cmd: BaseModel = self.model.model_validate_json(value or b"")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+            await self._dead(topic, partition, offset, key, value, f"field '{loc}' {first['msg']}")
+            return None
+        connector = await self.connector()
+        if connector is None:  # HANDOFF_HELPDESK / HANDOFF_CRM = none
+            return None
+        result = await connector.apply(cmd)
+        self.handled += 1
+        out_key = key or result.conversation_id.encode()
+        await self.send(self.topics.connector_results, out_key, encode(result))
+        if result.status == "failed":
+            self.failed += 1
+            err = f"vendor call failed after {result.attempts} attempt(s): {result.error}"
+            await self._dead(topic, partition, offset, key, value, err[:1000])
+        return result
+
+    async def _dead(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        error: str,
+    ) -> None:
+        log.warning("dead letter topic=%s partition=%d offset=%d error=%s", topic, partition,
+                    offset, error)
+        dl = dead_letter(
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            error=error,
+            now=datetime.now(UTC),
+        )
+        await self.send(self.topics.dead_letters, key or b"", encode(dl))

@@ -1,0 +1,179 @@
+"""Faust app factories. No global app: ``create_processor_app(settings, policy)`` builds one.
+
+Two apps, two consumer groups, so each scales on its own:
+- the processor (group ``{app_id}``) reads ``conversation-events`` and ``connector-results``
+  (co-partitioned by ``conversation_id``), owns the conversation table, emits commands;
+- the connectors (group ``{app_id}-connectors``) read the command topics, call the vendors
+  and emit ``connector-results``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from handoff.agents.connectors import CommandHandler
+from handoff.agents.processor import Processor
+from handoff.core.policy import Policy
+from handoff.settings import Settings
+from handoff.streams.commands import CrmNoteCommand, TicketCommand
+from handoff.tables.conversations import TABLE_NAME, ConversationTable
+from handoff.tables.recovery_guard import GuardedApp
+
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any]:
+    return {
+        "broker": settings.broker,
+        "store": settings.store,
+        "datadir": str(settings.data_dir / app_id),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "broker_session_timeout": settings.broker_session_timeout,
+        "broker_heartbeat_interval": min(3.0, settings.broker_session_timeout / 3),
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": settings.web_enabled,
+        "web_host": settings.web_host,
+        "web_port": web_port,
+        "web_bind": settings.web_host,
+        "table_cleanup_interval": 30.0,
+        "producer_acks": -1,
+    }
+
+
+@dataclass
+class ProcessorApp:
+    app: faust.App
+    processor: Processor
+    table: ConversationTable
+
+
+def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
+    app = GuardedApp(settings.app_id, **_app_config(settings, settings.app_id, settings.web_port))
+    names = settings.topics
+    source = app.topic(
+        names.events, names.connector_results, partitions=settings.partitions, **RAW
+    )
+    outputs = {
+        name: app.topic(name, partitions=settings.partitions, **RAW)
+        for name in (names.ticket_commands, names.crm_commands, names.dead_letters)
+    }
+    raw_table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, **RAW)
+    table = ConversationTable(raw_table)
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        fut = await outputs[topic].send(key=key, value=value)
+        await fut  # acknowledged by the broker before state moves on
+
+    processor = Processor(
+        table=table,
+        policy=policy,
+        topics=names,
+        send=send,
+        max_event_bytes=settings.max_event_bytes,
+    )
+
+    @app.agent(source, name="process")
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            await processor.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+
+    return ProcessorApp(app=app, processor=processor, table=table)
+
+
+@dataclass
+class ConnectorApp:
+    app: faust.App
+    tickets: CommandHandler
+    notes: CommandHandler
+
+
+def connector_configs(settings: Settings) -> dict[str, Any]:
+    """Vendor configs from settings, for the kinds that need real credentials."""
+    from handoff.connectors.config import HubSpotConfig, IntercomConfig, ZendeskConfig
+
+    out: dict[str, Any] = {}
+    if settings.helpdesk == "zendesk":
+        out["zendesk"] = ZendeskConfig(
+            base_url=settings.zendesk_url,
+            email=settings.zendesk_email,
+            api_token=settings.zendesk_token,
+            bot_conversation_id_field_id=settings.zendesk_conversation_field_id,
+            dedupe_window_minutes=settings.dedupe_window_minutes,
+        )
+    if settings.helpdesk == "intercom":
+        out["intercom"] = IntercomConfig(
+            base_url=settings.intercom_url,
+            token=settings.intercom_token,
+            admin_id=settings.intercom_admin_id,
+            default_ticket_type_id=settings.intercom_ticket_type_id,
+        )
+    if settings.crm == "hubspot":
+        out["hubspot"] = HubSpotConfig(base_url=settings.hubspot_url, token=settings.hubspot_token)
+    return out
+
+
+def create_connector_app(settings: Settings) -> ConnectorApp:
+    from handoff.connectors.dispatch import build_note_connector, build_ticket_connector
+
+    app_id = f"{settings.app_id}-connectors"
+    app = GuardedApp(app_id, **_app_config(settings, app_id, settings.web_port))
+    names = settings.topics
+    outputs = {
+        name: app.topic(name, partitions=settings.partitions, **RAW)
+        for name in (names.connector_results, names.dead_letters)
+    }
+    configs = connector_configs(settings)
+    built: dict[str, Any] = {}
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        fut = await outputs[topic].send(key=key, value=value)
+        await fut
+
+    async def ticket_connector() -> Any:
+        # Built on first use, inside the worker's event loop (httpx clients bind to it).
+        if "tickets" not in built:
+            built["tickets"] = build_ticket_connector(
+                settings.helpdesk,
+                zendesk=configs.get("zendesk"),
+                intercom=configs.get("intercom"),
+                sandbox_url=settings.sandbox_url,
+            )
+        return built["tickets"]
+
+    async def note_connector() -> Any:
+        if "notes" not in built:
+            built["notes"] = build_note_connector(
+                settings.crm, hubspot=configs.get("hubspot"), sandbox_url=settings.sandbox_url
+            )
+        return built["notes"]
+
+    tickets = CommandHandler(
+        model=TicketCommand, connector=ticket_connector, topics=names, send=send
+    )
+    notes = CommandHandler(model=CrmNoteCommand, connector=note_connector, topics=names, send=send)
+
+    def agent_for(topic_name: str, handler: CommandHandler, name: str) -> None:
+        channel = app.topic(topic_name, partitions=settings.partitions, **RAW)
+
+        async def run(stream: Any) -> None:
+            async for event in stream.events():
+                msg = event.message
+                await handler.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+
+        app.agent(channel, name=name)(run)
+
+    agent_for(names.ticket_commands, tickets, "tickets")
+    agent_for(names.crm_commands, notes, "crm_notes")
+
+    @app.on_before_shutdown.connect
+    async def close_clients(app: Any, **kwargs: Any) -> None:  # pragma: no cover - shutdown
+        for conn in built.values():
+            if conn is not None:
+                await conn.aclose()
+
+    return ConnectorApp(app=app, tickets=tickets, notes=notes)

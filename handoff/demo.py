@@ -1,0 +1,163 @@
+"""``handoff demo``: the whole loop on this machine, then a summary.
+
+Starts the embedded broker and the vendor sandbox, a processor worker and a connector
+worker (real subprocesses, as in production), replays the bundled sample (or ``N``
+generated conversations) plus a handful of malformed records, waits until both consumer
+groups have caught up (committed offsets against the true end of every topic), and prints
+what came out: dispositions, escalations by reason and intent, commands, connector results,
+dead letters, and the sandbox's own count of tickets, notes and duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from handoff.broker import EmbeddedBroker, create_topics
+from handoff.core.tally import render, tally
+from handoff.progress import read_all, wait_caught_up
+from handoff.replay import read_lines, replay
+from handoff.samples import generate_conversations, interleave
+from handoff.streams.topics import TopicNames
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "sample_conversations.jsonl"
+BAD = DATA / "sample_bad_events.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_worker(
+    role: str, env: dict[str, str], log_dir: Path, web_port: int
+) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{role}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "handoff.cli", "worker", "--role", role,
+         "--web-port", str(web_port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def worker_env(bootstrap: str, data_dir: Path, sandbox_url: str, log_level: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HANDOFF_BROKER=f"kafka://{bootstrap}",
+        HANDOFF_DATA_DIR=str(data_dir),
+        HANDOFF_SANDBOX_URL=sandbox_url,
+        HANDOFF_LOG_LEVEL=log_level,
+        HANDOFF_HELPDESK=env.get("HANDOFF_HELPDESK", "sandbox"),
+        HANDOFF_CRM=env.get("HANDOFF_CRM", "sandbox"),
+    )
+    return env
+
+
+def sample_lines(conversations: int) -> list[bytes]:
+    if conversations <= 0:
+        good = list(read_lines(SAMPLE))
+    else:
+        convs = list(generate_conversations(conversations, seed=11))
+        good = [orjson.dumps(e) for e in interleave(convs, random.Random(11))]
+    return good + list(read_lines(BAD))
+
+
+async def summarize(bootstrap: str, names: TopicNames) -> str:
+    def decode(values: list[bytes]) -> list[dict[str, Any]]:
+        return [orjson.loads(v) for v in values]
+
+    t = tally(
+        decode(await read_all(bootstrap, names.ticket_commands)),
+        decode(await read_all(bootstrap, names.crm_commands)),
+        decode(await read_all(bootstrap, names.dead_letters)),
+        decode(await read_all(bootstrap, names.connector_results)),
+    )
+    return render(t)
+
+
+def sandbox_stats(base_url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{base_url}/_sandbox/stats", timeout=10).json())
+
+
+def run_demo(
+    *, conversations: int = 0, serve: bool = False, web_port: int = 6066, log_level: str = "warning"
+) -> int:
+    from handoff.connectors.sandbox.server import SandboxThread
+
+    names = TopicNames()
+    t0 = time.monotonic()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handoff-demo-")))
+        broker = stack.enter_context(EmbeddedBroker())
+        bootstrap = broker.bootstrap
+        sandbox = stack.enter_context(SandboxThread())
+        print(f"broker     {bootstrap}")
+        print(f"sandbox    {sandbox.base_url}/_sandbox")
+        asyncio.run(
+            create_topics(
+                bootstrap,
+                [names.events, names.connector_results, names.ticket_commands,
+                 names.crm_commands, names.dead_letters],
+                partitions=4,
+            )
+        )
+        env = worker_env(bootstrap, tmp / "data", sandbox.base_url, log_level)
+        ports = {"processor": web_port if serve else free_port(), "connectors": free_port()}
+        procs = {role: start_worker(role, env, tmp, ports[role]) for role in ports}
+        for proc in procs.values():
+            stack.callback(stop_worker, proc)
+        lines = sample_lines(conversations)
+        sent = asyncio.run(replay(bootstrap, names.events, lines))
+        print(f"replayed   {sent} events into {names.events}")
+        groups = {
+            "handoff": [names.events, names.connector_results],
+            "handoff-connectors": [names.ticket_commands, names.crm_commands],
+        }
+        try:
+            took = asyncio.run(wait_caught_up(bootstrap, groups, timeout=150))
+        except TimeoutError as exc:
+            print(f"demo: {exc}; worker logs in {tmp}", file=sys.stderr)
+            for role in procs:
+                print((tmp / f"{role}.log").read_text()[-3000:], file=sys.stderr)
+            return 1
+        print(f"caught up  in {took:.1f}s after the replay\n")
+        print(asyncio.run(summarize(bootstrap, names)))
+        stats = sandbox_stats(sandbox.base_url)
+        print(
+            f"{'sandbox':<26}tickets={stats.get('tickets')} notes={stats.get('notes')} "
+            f"duplicate_tickets={stats.get('duplicate_tickets')} "
+            f"duplicate_notes={stats.get('duplicate_notes')}"
+        )
+        print(f"\ndemo took {time.monotonic() - t0:.1f}s")
+        if serve:
+            print(f"serving    http://127.0.0.1:{web_port}/dashboard  (Ctrl-C to stop)")
+            try:
+                while all(p.poll() is None for p in procs.values()):
+                    time.sleep(1.0)  # waiting for Ctrl-C, not synchronising
+            except KeyboardInterrupt:
+                pass
+    return 0

@@ -1,0 +1,75 @@
+"""One frozen Settings object, read once at start from ``HANDOFF_*`` variables and flags.
+
+Nothing reads the environment behind the caller's back: ``Settings.from_env(**overrides)``
+is called by the CLI, and the result is passed down. Tokens are ``SecretStr`` so that a
+repr, a log line or a traceback never shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handoff.streams.topics import TopicNames
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", frozen=True, extra="ignore")
+
+    # Kafka
+    broker: str = Field("kafka://127.0.0.1:9092", description="Faust broker URL(s)")
+    app_id: str = "handoff"
+    topic_prefix: str = ""
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    broker_session_timeout: float = Field(
+        6.0, description="seconds; the embedded Tansu broker holds JoinGroup for half of it"
+    )
+
+    # State
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
+    data_dir: Path = Path("handoff-data")
+
+    # Processing
+    policy_path: Path | None = Field(None, description="TOML policy; default: the shipped one")
+    max_event_bytes: int = Field(1024 * 1024, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Web views
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_enabled: bool = True
+
+    # Connectors
+    helpdesk: Literal["zendesk", "intercom", "sandbox", "none"] = "sandbox"
+    crm: Literal["hubspot", "sandbox", "none"] = "sandbox"
+    sandbox_url: str = "http://127.0.0.1:8765"
+    zendesk_url: str = ""
+    zendesk_email: str = ""
+    zendesk_token: SecretStr = SecretStr("")
+    zendesk_conversation_field_id: int = 360000000001
+    intercom_url: str = "https://api.intercom.io"
+    intercom_token: SecretStr = SecretStr("")
+    intercom_admin_id: str = ""
+    intercom_ticket_type_id: str = ""
+    hubspot_url: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr = SecretStr("")
+    dedupe_window_minutes: int = Field(60, ge=0)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Environment first, then explicit overrides (flags); ``None`` overrides are ignored."""
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.with_prefix(self.topic_prefix)
+
+    @property
+    def bootstrap(self) -> str:
+        """The first broker as host:port (for plain aiokafka clients)."""
+        first = self.broker.split(";")[0].split(",")[0]
+        return first.split("://", 1)[-1]

@@ -1,0 +1,103 @@
+"""A guard for Faust's changelog recovery against brokers that misreport end offsets.
+
+Faust recovers a table by reading its changelog up to the "highwater" it gets from
+``ListOffsets(latest)``. The embedded Tansu broker answers that with the base offset of
+the *last record batch* plus one, not the end of the log, so a table would come back one
+batch short (stale state: applied ``event_id`` forgotten, a ticket id missing) and a
+``rocksdb://`` worker whose persisted offset is past that figure fails with
+``ConsistencyError``. Fetch responses do carry the true high watermark.
+
+``GuardedTransport`` swaps in a consumer thread whose ``_highwaters`` takes the broker's
+answer and then confirms it with one fetch per partition from the start of the last batch,
+keeping the larger of the two. On a correct broker (Apache Kafka) the fetch confirms the
+answer, so the guard costs one small fetch per recovered partition and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition as AioTP
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+
+async def fetched_highwaters(
+    bootstrap: list[str] | str, reported: Mapping[TP, int], *, timeout: float = 10.0
+) -> dict[TP, int]:
+    """Confirm each reported end offset with a fetch; return the larger of the two."""
+    nonempty = {tp: off for tp, off in reported.items() if off and off > 0}
+    result = {tp: int(off or 0) for tp, off in reported.items()}
+    if not nonempty:
+        return result
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        tps = {tp: AioTP(tp.topic, tp.partition) for tp in nonempty}
+        consumer.assign(list(tps.values()))
+        for tp, atp in tps.items():
+            consumer.seek(atp, nonempty[tp] - 1)
+        seen: dict[AioTP, int] = {}
+        deadline = time.monotonic() + timeout
+        while any(consumer.highwater(a) is None for a in tps.values()):
+            if time.monotonic() >= deadline:
+                log.warning("recovery guard: no fetch answer; keeping the broker's offsets")
+                break
+            batch = await consumer.getmany(timeout_ms=100)
+            for atp, records in batch.items():
+                if records:
+                    seen[atp] = max(seen.get(atp, 0), records[-1].offset + 1)
+        for tp, atp in tps.items():
+            true_end = max(consumer.highwater(atp) or 0, seen.get(atp, 0), nonempty[tp])
+            if true_end != nonempty[tp]:
+                log.info(
+                    "recovery guard: %s[%d] end offset %d reported, %d fetched",
+                    tp.topic, tp.partition, nonempty[tp], true_end,
+                )
+            result[tp] = true_end
+        return result
+    finally:
+        await consumer.stop()
+
+
+class GuardedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        reported = await super()._highwaters(partitions)
+        if self.consumer.in_transaction:
+            return reported
+        servers = faust_aiokafka.server_list(
+            self.transport.url, self.transport.default_port
+        )
+        return await fetched_highwaters(servers, dict(reported))
+
+
+class GuardedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return GuardedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class GuardedTransport(faust_aiokafka.Transport):
+    Consumer = GuardedConsumer
+
+
+class GuardedApp(faust.App):
+    """A Faust app whose consumer transport carries the recovery guard."""
+
+    def _new_transport(self) -> Any:
+        return GuardedTransport(self.conf.broker_consumer, self)
+
+
+__all__ = ["GuardedApp", "GuardedTransport", "fetched_highwaters"]
