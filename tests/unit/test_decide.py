@@ -90,7 +90,7 @@ def test_risk_intent_always_escalates(f: EventFactory, intent: str) -> None:
 
 
 def test_handoff_requested_event(f: EventFactory) -> None:
-    state, ds = run([f.started(), f.handoff()])
+    _state, ds = run([f.started(), f.handoff()])
     assert ds[-1].escalated and ds[-1].reasons == ("human_requested",)
 
 
@@ -116,7 +116,7 @@ def test_human_resources_is_not_a_request(f: EventFactory) -> None:
 
 
 def test_sentiment_streak(f: EventFactory) -> None:
-    state, ds = run([f.msg("meh", sentiment=-0.6), f.bot(), f.msg("bad", sentiment=-0.7)])
+    _state, ds = run([f.msg("meh", sentiment=-0.6), f.bot(), f.msg("bad", sentiment=-0.7)])
     assert not ds[0].escalated
     assert ds[-1].reasons == ("negative_sentiment",)
 
@@ -158,7 +158,7 @@ def test_missing_entity_after_max_asks(f: EventFactory) -> None:
         f.msg("I don't know it", "change_address", 0.9),
         f.bot("asked", "ask_order_id"),
     ]
-    state, ds = run(events)
+    _state, ds = run(events)
     assert [d.escalated for d in ds] == [False, False, False, True]
     assert ds[-1].reasons == ("missing_required_entity",)
     (ticket,) = tickets(ds)
@@ -212,7 +212,7 @@ def test_no_progress_counts_customer_turns(f: EventFactory) -> None:
         f.bot("asked", "clarify"),
         f.msg("c", "product_question", 0.9),
     ]
-    state, ds = run(events)
+    _state, ds = run(events)
     assert [d.escalated for d in ds] == [False] * 4 + [True]
     assert ds[-1].reasons == ("no_progress",)
 

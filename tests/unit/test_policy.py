@@ -143,7 +143,7 @@ def test_toml_syntax_error_names_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_names_file(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="nope.toml"):
+    with pytest.raises(PolicyError, match=r"nope\.toml"):
         load_policy(tmp_path / "nope.toml")
 
 
