@@ -36,6 +36,7 @@ from handoff.exceptions import ConnectorError, PermanentError
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand
 
 ELLIPSIS = "…"
+JOINERS = "\u200d\ufe0e\ufe0f"  # zero-width joiner, variation selectors
 
 
 def body_token(conversation_id: str) -> str:
@@ -48,7 +49,7 @@ def build_body(cmd: CrmNoteCommand, limit: int) -> str:
 
     The summary is cut, never the trailer (ticket link, then the token line). The cut never
     splits a character: Python strings index code points, and trailing combining marks or
-    joiners that would lose their base are dropped with it.
+    joiners are never separated from the character they modify.
     """
     trailer_lines = []
     if cmd.ticket_url and cmd.ticket_url not in cmd.body:
@@ -69,10 +70,13 @@ def build_body(cmd: CrmNoteCommand, limit: int) -> str:
     room = limit - len(trailer) - len(ELLIPSIS) - 2
     if room < 0:
         raise PermanentError("hubspot: body_limit too small for the note trailer")
-    cut = head[:room]
-    while cut and (unicodedata.combining(cut[-1]) or cut[-1] in "\u200d\ufe0f"):
-        cut = cut[:-1]
-    return f"{cut.rstrip()}{ELLIPSIS}\n\n{trailer}"
+    cut = room
+    # Step back while the cut would separate a mark, joiner or selector from its base.
+    while 0 < cut < len(head) and (
+        unicodedata.combining(head[cut]) or head[cut] in JOINERS or head[cut - 1] == "\u200d"
+    ):
+        cut -= 1
+    return f"{head[:cut].rstrip()}{ELLIPSIS}\n\n{trailer}"
 
 
 class HubSpotConnector:
