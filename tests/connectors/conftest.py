@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from handoff.connectors.config import RetryPolicy
 from handoff.streams.commands import Contact, CrmNoteCommand, Requester, TicketCommand
-
-NOW = datetime(2026, 9, 1, 12, 30, tzinfo=UTC)
 
 
 class FakeTime:

@@ -10,9 +10,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+NOW = datetime(2026, 9, 1, 12, 30, tzinfo=UTC)
 
 
 @dataclass

@@ -6,12 +6,11 @@ import logging
 
 import httpx
 import pytest
-from conftest import NOW
-from fakes import FakeHubSpot, body
 from pydantic import SecretStr
 
 from handoff.connectors.config import HubSpotConfig
 from handoff.connectors.hubspot import HubSpotConnector, body_token, build_body
+from tests.connectors.fakes import NOW, FakeHubSpot, body
 
 TOKEN = "pat-na1-secret"
 CONFIG = HubSpotConfig(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 import httpx
-import openapi_check
 import pytest
-from fakes import FakeIntercom, body
 from pydantic import SecretStr
 
 from handoff.connectors.config import IntercomConfig
 from handoff.connectors.intercom import IntercomConnector, linked_ticket_id
+from tests.connectors import openapi_check
+from tests.connectors.fakes import FakeIntercom, body
 
 TOKEN = "ic-token-xyz"
 BASE = "https://api.intercom.io"

@@ -6,12 +6,11 @@ import logging
 
 import httpx
 import pytest
-from conftest import NOW
-from fakes import FakeZendesk, body
 from pydantic import SecretStr
 
 from handoff.connectors.config import ZendeskConfig
 from handoff.connectors.zendesk import ZendeskConnector, marker
+from tests.connectors.fakes import NOW, FakeZendesk, body
 
 TOKEN = "zd-api-token-123"
 CONFIG = ZendeskConfig(
