@@ -61,7 +61,14 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
         name: app.topic(name, partitions=settings.partitions, **RAW)
         for name in (names.ticket_commands, names.crm_commands, names.dead_letters)
     }
-    raw_table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, **RAW)
+    raw_table = app.Table(
+        TABLE_NAME,
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        schema=faust.Schema(key_type=bytes, value_type=bytes, **RAW),
+    )
     table = ConversationTable(raw_table)
 
     async def send(topic: str, key: bytes, value: bytes) -> None:

@@ -18,11 +18,17 @@ from aiokafka.structs import TopicPartition
 from handoff.broker import true_end_offsets
 
 
-async def committed(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+async def committed(
+    bootstrap: str, group: str, partitions: list[TopicPartition]
+) -> dict[tuple[str, int], int]:
+    """Committed offsets of ``group`` for the given partitions (-1 where none).
+
+    The partitions are always named: Tansu fails an OffsetFetch for "all partitions".
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
     finally:
         await admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
@@ -30,11 +36,12 @@ async def committed(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
 
 async def lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
     """Records in ``topics`` not yet committed by ``group`` (0 means caught up)."""
-    done = await committed(bootstrap, group)
+    ends = {topic: await true_end_offsets(bootstrap, topic) for topic in topics}
+    tps = [TopicPartition(t, p) for t, parts in ends.items() for p in parts]
+    done = await committed(bootstrap, group, tps)
     total = 0
-    for topic in topics:
-        ends = await true_end_offsets(bootstrap, topic)
-        for part, end in ends.items():
+    for topic in ends:
+        for part, end in ends[topic].items():
             total += max(0, end - max(0, done.get((topic, part), 0)))
     return total
 
