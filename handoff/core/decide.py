@@ -353,7 +353,8 @@ def _on_ticket_status(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Eff
             fx.crm = True
     elif e.status == "reopened" and d.disposition != "reopened":
         d.disposition = "reopened"
-        d.attempt += 1
+        # Attempt 1 is always the original escalation, even one we never saw.
+        d.attempt = max(d.attempt, 1) + 1
         d.escalated = True
         d.reasons = ()
         d.escalated_at = now
