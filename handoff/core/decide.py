@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handoff.core import signals
 from handoff.core.policy import Policy
@@ -100,16 +100,39 @@ def crm_key(conversation_id: str) -> str:
 
 
 class _Draft:
-    """A mutable copy of a state's fields; becomes the new state via ``model_copy``."""
+    """A mutable copy of a state's fields; its ``__dict__`` becomes the new state's.
+
+    Handlers replace containers (never mutate them in place): the new state shares every
+    untouched container with the old one, which stays valid and unchanged.
+    """
 
     def __init__(self, state: ConversationState) -> None:
         self.__dict__.update(state.__dict__)
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)
+    if TYPE_CHECKING:  # attribute access is dynamic; plain object setattr at runtime
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        self.__dict__[name] = value
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+
+_FIELDS_SET = set(ConversationState.model_fields)
+
+
+def _build(fields: dict[str, Any]) -> ConversationState:
+    """The new state from already-valid fields, without re-validation.
+
+    What ``model_copy(update=...)`` does, minus copying the old ``__dict__`` first: the
+    hot path runs this once per event. Every value was produced by a handler from
+    validated input, so validating again would only cost time.
+    """
+    new = object.__new__(ConversationState)
+    _set = object.__setattr__
+    _set(new, "__dict__", fields)
+    _set(new, "__pydantic_fields_set__", _FIELDS_SET)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 @dataclass(slots=True)
@@ -141,9 +164,8 @@ def apply_event(
     if event.language is not None:
         d.language = event.language
     fx = _Effects()
-    requester_before = state.requester()
     _HANDLERS[event.type](d, event, now, policy, fx)
-    return _finish(state, d, fx, eid, policy, requester_before)
+    return _finish(state, d, fx, eid, policy)
 
 
 def _finish(
@@ -152,7 +174,6 @@ def _finish(
     fx: _Effects,
     source_id: str,
     policy: Policy,
-    requester_before: tuple[str | None, str | None, str | None, bool],
 ) -> Decision:
     identity_moved = (
         d.identity is not state.identity or d.claimed_identity is not state.claimed_identity
@@ -161,12 +182,12 @@ def _finish(
     if (
         identity_moved
         and d.crm_note != "none"
-        and ConversationState.requester(d) != requester_before  # type: ignore[arg-type]
+        and ConversationState.requester(d) != state.requester()  # type: ignore[arg-type]
     ):
         fx.crm = True
     if fx.crm and d.crm_note == "none":
         d.crm_note = "pending"
-    new = state.model_copy(update=d.__dict__)
+    new = _build(d.__dict__)
     commands: list[Command] = []
     if fx.ticket is not None:
         commands.append(
@@ -413,7 +434,6 @@ def apply_result(
     d.applied_ids = push(state.applied_ids, rid, MAX_APPLIED_IDS)
     d.updated_at = now
     fx = _Effects()
-    requester_before = state.requester()
     if result.status == "failed":
         d.failures = push(
             d.failures, clip(f"{result.kind}: {result.error or 'failed'}", 300), MAX_FAILURES
@@ -431,7 +451,7 @@ def apply_result(
             d.crm_note = "created"
             if result.crm_contact_id:
                 d.crm_contact_id = result.crm_contact_id
-    return _finish(state, d, fx, rid, policy, requester_before)
+    return _finish(state, d, fx, rid, policy)
 
 
 def _ticket_result(d: _Draft, result: ConnectorResult, fx: _Effects) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -18,8 +19,12 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+@lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
-    """Accent-free, case-folded words separated by single spaces, padded with one space."""
+    """Accent-free, case-folded words separated by single spaces, padded with one space.
+
+    Cached: both signals normalize the same message text.
+    """
     if not text.isascii():
         text = "".join(
             c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
@@ -75,6 +80,7 @@ _PHRASES = tuple(
         "pessoa de verdade",
     )
 )
+_PHRASES_RE = re.compile("|".join(re.escape(p) for p in _PHRASES))
 # A whole message that is nothing but a target ("agent", "human please!").
 _ALONE_NOISE = _words("please pls plz now a an un una um uma por favor ya")
 
@@ -101,9 +107,8 @@ def asks_for_human(text: str, language: str | None = None) -> bool:
     """
     del language  # every lexicon is checked; see the docstring
     norm = normalize(text)
-    for phrase in _PHRASES:
-        if phrase in norm:
-            return True
+    if _PHRASES_RE.search(norm):
+        return True
     words = norm.split()
     rest = [w for w in words if w not in _ALONE_NOISE]
     if len(rest) == 1 and rest[0] in _STRONG:
@@ -199,15 +204,15 @@ _THREATS = tuple(
 )
 
 
+_THREATS_RE = re.compile("|".join(re.escape(p) for p in _THREATS))
+
+
 def is_shouting(text: str) -> bool:
     """At least 10 cased letters, at least 80% of them upper case, in two or more words."""
-    upper = lower = 0
-    for c in text:
-        if c.isupper():
-            upper += 1
-        elif c.islower():
-            lower += 1
-    letters = upper + lower
+    if text.lower() == text:  # fast path: nothing upper case
+        return False
+    upper = sum(map(str.isupper, text))
+    letters = upper + sum(map(str.islower, text))
     return (
         letters >= SHOUT_MIN_LETTERS and upper >= SHOUT_RATIO * letters and len(text.split()) >= 2
     )
@@ -230,5 +235,4 @@ def is_angry(text: str) -> bool:
     for m in _REPEATED_PUNCT.finditer(text):
         if "!" in m.group(0) or "¡" in m.group(0):
             return True
-    norm = normalize(text)
-    return any(p in norm for p in _THREATS)
+    return _THREATS_RE.search(normalize(text)) is not None

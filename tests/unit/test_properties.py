@@ -115,3 +115,16 @@ def test_escalated_conversations_never_resolve_by_bot(events: list[Event]) -> No
             if escalated and isinstance(c, CrmNoteCommand):
                 assert c.disposition != "resolved_by_bot"
         assert len(d.state.last_messages) <= 3
+
+
+@SETTINGS
+@given(conversations())
+def test_earlier_states_are_never_mutated(events: list[Event]) -> None:
+    state: ConversationState | None = None
+    snapshots = []
+    for event in events:
+        state, _ = replay([event], POLICY, state)
+        assert state is not None
+        snapshots.append((state, state.dump()))
+    for snap, dumped in snapshots:
+        assert snap.dump() == dumped
