@@ -1,7 +1,7 @@
 """ConversationState: everything a decision needs about one conversation, bounded.
 
 The state is a frozen pydantic model; :func:`handoff.core.decide.apply_event` returns a new
-one (``model_copy(update=...)``, no re-validation on the hot path). Every collection is
+one built from the handlers' already-valid fields (no re-validation on the hot path). Every collection is
 bounded so a long or hostile conversation cannot grow a table row without limit.
 
 Applied event ids: the most recent :data:`MAX_APPLIED_IDS` ids are kept in insertion order.
