@@ -26,6 +26,7 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
 def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     return {
         "broker": settings.broker,
         "store": settings.store,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ import orjson
 
 from handoff.broker import EmbeddedBroker, create_topics
 from handoff.core.tally import render, tally
+from handoff.procs import WorkerProcess, worker_env
 from handoff.progress import read_all, wait_caught_up
 from handoff.replay import read_lines, replay
 from handoff.samples import generate_conversations, interleave
@@ -35,46 +34,6 @@ from handoff.streams.topics import TopicNames
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample_conversations.jsonl"
 BAD = DATA / "sample_bad_events.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_worker(
-    role: str, env: dict[str, str], log_dir: Path, web_port: int
-) -> subprocess.Popen[bytes]:
-    log = (log_dir / f"{role}.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "handoff.cli", "worker", "--role", role,
-         "--web-port", str(web_port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-
-
-def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def worker_env(bootstrap: str, data_dir: Path, sandbox_url: str, log_level: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HANDOFF_BROKER=f"kafka://{bootstrap}",
-        HANDOFF_DATA_DIR=str(data_dir),
-        HANDOFF_SANDBOX_URL=sandbox_url,
-        HANDOFF_LOG_LEVEL=log_level,
-        HANDOFF_HELPDESK=env.get("HANDOFF_HELPDESK", "sandbox"),
-        HANDOFF_CRM=env.get("HANDOFF_CRM", "sandbox"),
-    )
-    return env
 
 
 def sample_lines(conversations: int) -> list[bytes]:
@@ -125,11 +84,22 @@ def run_demo(
                 partitions=4,
             )
         )
-        env = worker_env(bootstrap, tmp / "data", sandbox.base_url, log_level)
-        ports = {"processor": web_port if serve else free_port(), "connectors": free_port()}
-        procs = {role: start_worker(role, env, tmp, ports[role]) for role in ports}
+        env = worker_env(
+            bootstrap,
+            tmp / "data",
+            sandbox_url=sandbox.base_url,
+            log_level=log_level,
+            helpdesk=os.environ.get("HANDOFF_HELPDESK", "sandbox"),
+            crm=os.environ.get("HANDOFF_CRM", "sandbox"),
+        )
+        procs = {
+            "processor": WorkerProcess("processor", env, tmp / "processor.log",
+                                       web_port if serve else None),
+            "connectors": WorkerProcess("connectors", env, tmp / "connectors.log"),
+        }
         for proc in procs.values():
-            stack.callback(stop_worker, proc)
+            proc.start()
+            stack.callback(proc.stop)
         lines = sample_lines(conversations)
         sent = asyncio.run(replay(bootstrap, names.events, lines))
         print(f"replayed   {sent} events into {names.events}")
@@ -141,8 +111,8 @@ def run_demo(
             took = asyncio.run(wait_caught_up(bootstrap, groups, timeout=150))
         except TimeoutError as exc:
             print(f"demo: {exc}; worker logs in {tmp}", file=sys.stderr)
-            for role in procs:
-                print((tmp / f"{role}.log").read_text()[-3000:], file=sys.stderr)
+            for proc in procs.values():
+                print(proc.log_tail(3000), file=sys.stderr)
             return 1
         print(f"caught up  in {took:.1f}s after the replay\n")
         print(asyncio.run(summarize(bootstrap, names)))
@@ -156,7 +126,7 @@ def run_demo(
         if serve:
             print(f"serving    http://127.0.0.1:{web_port}/dashboard  (Ctrl-C to stop)")
             try:
-                while all(p.poll() is None for p in procs.values()):
+                while all(p.is_running() for p in procs.values()):
                     time.sleep(1.0)  # waiting for Ctrl-C, not synchronising
             except KeyboardInterrupt:
                 pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -53,15 +53,19 @@ async def wait_caught_up(
     timeout: float = 120.0,
     poll: float = 0.5,
     stable_polls: int = 2,
+    check: Callable[[], None] | None = None,
 ) -> float:
     """Poll until every group has no lag on its topics for ``stable_polls`` polls in a row.
 
     Returns the seconds it took; raises TimeoutError with the remaining lag otherwise.
+    ``check`` is called every poll and may raise to stop early (a worker that died).
     """
     start = time.monotonic()
     stable = 0
     last: dict[str, int] = {}
     while True:
+        if check is not None:
+            check()
         last = {g: await lag(bootstrap, g, ts) for g, ts in groups.items()}
         stable = stable + 1 if not any(last.values()) else 0
         if stable >= stable_polls:
@@ -73,13 +77,22 @@ async def wait_caught_up(
 
 async def read_all(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list[bytes]:
     """Every record value of ``topic`` from the beginning up to its true end right now."""
+    return [v or b"" for _, v in await read_all_records(bootstrap, topic, timeout=timeout)]
+
+
+async def read_all_records(
+    bootstrap: str, topic: str, *, timeout: float = 30.0
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Every ``(key, value)`` of ``topic`` up to its true end, in partition then offset order."""
     ends = await true_end_offsets(bootstrap, topic)
     want = {p: e for p, e in ends.items() if e > 0}
-    out: list[tuple[int, int, bytes]] = []
+    out: list[tuple[int, int, bytes | None, bytes | None]] = []
     if not want:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     await consumer.start()
@@ -96,9 +109,9 @@ async def read_all(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list
             for tp, records in batch.items():
                 for rec in records:
                     if rec.offset < want[tp.partition]:
-                        out.append((tp.partition, rec.offset, rec.value or b""))
+                        out.append((tp.partition, rec.offset, rec.key, rec.value))
                     pos[tp.partition] = rec.offset + 1
     finally:
         await consumer.stop()
-    out.sort()
-    return [v for _, _, v in out]
+    out.sort(key=lambda r: (r[0], r[1]))
+    return [(k, v) for _, _, k, v in out]
