@@ -25,13 +25,13 @@ Rules the contract leaves open, chosen here:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff.core import signals
+from handoff.core.commands import command_id, crm_command, ticket_command
 from handoff.core.policy import Policy
 from handoff.core.state import (
     MAX_APPLIED_IDS,
@@ -47,21 +47,16 @@ from handoff.core.state import (
     push,
     push_unique,
 )
-from handoff.core.summary import agent_summary, asked_text, crm_body, crm_tags
-from handoff.core.tags import base_tags
 from handoff.streams import events as ev
 from handoff.streams.commands import (
     REASON_CODES,
     ConnectorResult,
-    Contact,
     CrmNoteCommand,
     ReasonCode,
-    Requester,
     TicketCommand,
 )
 
 Command = TicketCommand | CrmNoteCommand
-COMMAND_NAMESPACE = uuid.UUID("5b0c3f1e-8d2a-5c47-9e61-0a7d4f2b9c18")
 _ASK_PREFIXES = ("ask_for_", "ask_", "collect_", "request_")
 _CLOSE_DISPOSITION = {
     "resolved": "resolved_by_bot",
@@ -82,21 +77,6 @@ class Decision:
     duplicate: bool = False
     escalated: bool = False
     reasons: tuple[ReasonCode, ...] = ()
-
-
-def command_id(conversation_id: str, source_id: str, kind: str, index: int) -> str:
-    """Deterministic: the same input always yields the same command id (uuid5)."""
-    return str(
-        uuid.uuid5(COMMAND_NAMESPACE, f"{conversation_id}\x1f{source_id}\x1f{kind}\x1f{index}")
-    )
-
-
-def ticket_key(conversation_id: str, attempt: int) -> str:
-    return f"{conversation_id}:escalation:{attempt}"
-
-
-def crm_key(conversation_id: str) -> str:
-    return f"{conversation_id}:crm-note"
 
 
 class _Draft:
@@ -191,13 +171,17 @@ def _finish(
     commands: list[Command] = []
     if fx.ticket is not None:
         commands.append(
-            _ticket_command(
-                new, fx, command_id(new.conversation_id, source_id, "ticket", 0), policy
+            ticket_command(
+                new,
+                fx.ticket,
+                fx.notes,
+                command_id(new.conversation_id, source_id, "ticket", 0),
+                policy,
             )
         )
     if fx.crm:
         commands.append(
-            _crm_command(new, command_id(new.conversation_id, source_id, "crm_note", 1), policy)
+            crm_command(new, command_id(new.conversation_id, source_id, "crm_note", 1), policy)
         )
     return Decision(new, tuple(commands), False, fx.escalated, fx.reasons)
 
@@ -469,102 +453,3 @@ def _ticket_result(d: _Draft, result: ConnectorResult, fx: _Effects) -> None:
         d.ticket_url = result.url
     if d.ticket_url != had_link and d.crm_note != "none":
         fx.crm = True
-
-
-# --- commands ------------------------------------------------------------------------------
-
-
-def _custom_fields(s: ConversationState) -> dict[str, Any]:
-    """Agent-only fields: context, entities and internal context (scalars), then ours."""
-    fields: dict[str, Any] = {}
-    for source in (s.context, s.entities, s.internal_context):
-        for k, v in source.items():
-            if isinstance(v, _SCALAR):
-                fields[k] = v
-    fields.update(
-        bot_conversation_id=s.conversation_id,
-        intent=s.intent,
-        channel=s.channel,
-        language=s.language,
-        escalation_attempt=s.attempt,
-    )
-    return fields
-
-
-def subject(s: ConversationState) -> str:
-    """Customer-visible: the intent in words plus order/invoice number, never internal."""
-    title = (s.intent or "support request").replace("_", " ").strip().capitalize()
-    keys = [
-        f"{label} {clip(str(s.entities[k]), 40)}"
-        for k, label in (("order_id", "order"), ("invoice_id", "invoice"))
-        if isinstance(s.entities.get(k), _SCALAR)
-    ]
-    return clip(f"{title}: {', '.join(keys)}" if keys else title, 150)
-
-
-def public_description(s: ConversationState) -> str:
-    """Customer-visible first comment: the customer's own words and the reference only."""
-    asked = asked_text(s)
-    lines = ["Your conversation with our assistant has been passed to our support team."]
-    if asked:
-        lines.append(f'Your request: "{clip(asked, 500)}"')
-    lines.append(f"Reference: {s.conversation_id}")
-    return "\n".join(lines)
-
-
-def dedupe_key(s: ConversationState) -> str | None:
-    """``email|intent|order_id=...`` for cross-conversation dedupe, or None."""
-    email = s.requester()[0]
-    if not email or not s.intent:
-        return None
-    for k in ("order_id", "invoice_id"):
-        v = s.entities.get(k)
-        if isinstance(v, _SCALAR) and str(v).strip():
-            return f"{email}|{s.intent}|{k}={str(v).strip()}"
-    return None
-
-
-def _ticket_command(s: ConversationState, fx: _Effects, cid: str, policy: Policy) -> TicketCommand:
-    ip = policy.intent(s.intent)
-    email, name, external, verified = s.requester()
-    if fx.ticket == "create":
-        note = agent_summary(s, s.reasons)
-    else:
-        note = "\n".join(f"- {n}" for n in fx.notes)
-        if s.disposition == "reopened":
-            note += "\n\n" + agent_summary(s, s.reasons)
-    return TicketCommand(
-        command_id=cid,
-        idempotency_key=ticket_key(s.conversation_id, max(s.attempt, 1)),
-        conversation_id=s.conversation_id,
-        ticket_id=s.ticket_id,
-        requester=Requester(email=email, name=name, external_id=external, verified=verified),
-        subject=subject(s),
-        intent=s.intent,
-        priority=ip.priority,
-        ticket_type=ip.ticket_type,
-        custom_fields=_custom_fields(s),
-        tags_add=base_tags(s, escalated=True),
-        private_note=note,
-        transcript_ref=f"handoff://conversations/{s.conversation_id}/transcript",
-        escalation_reasons=list(s.reasons),
-        disposition=s.disposition or "escalated_to_agent",
-        attempt=max(s.attempt, 1),
-        action="create" if fx.ticket == "create" else "update",
-        public_description=public_description(s),
-        dedupe_key=dedupe_key(s),
-    )
-
-
-def _crm_command(s: ConversationState, cid: str, policy: Policy) -> CrmNoteCommand:
-    return CrmNoteCommand(
-        command_id=cid,
-        idempotency_key=crm_key(s.conversation_id),
-        conversation_id=s.conversation_id,
-        contact=Contact(email=s.requester()[0], crm_contact_id=s.crm_contact_id),
-        note_id=s.crm_note_id,
-        body=crm_body(s, policy.crm_body_limit),
-        tags=crm_tags(s),
-        disposition=s.disposition or "escalated_to_agent",
-        ticket_url=s.ticket_url,
-    )

@@ -1,8 +1,9 @@
 """ConversationState: everything a decision needs about one conversation, bounded.
 
 The state is a frozen pydantic model; :func:`handoff.core.decide.apply_event` returns a new
-one built from the handlers' already-valid fields (no re-validation on the hot path). Every collection is
-bounded so a long or hostile conversation cannot grow a table row without limit.
+one built from the handlers' already-valid fields (no re-validation on the hot path).
+Every collection is bounded so a long or hostile conversation cannot grow a table row
+without limit.
 
 Applied event ids: the most recent :data:`MAX_APPLIED_IDS` ids are kept in insertion order.
 A redelivery of an event applied more than that many events ago *in the same
