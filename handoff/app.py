@@ -22,7 +22,12 @@ from handoff.streams.commands import CrmNoteCommand, TicketCommand
 from handoff.tables.conversations import TABLE_NAME, ConversationTable
 from handoff.tables.recovery_guard import GuardedApp
 
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+def raw_schema() -> faust.Schema:
+    """Keys and values pass as bytes: ``handoff.streams.codec`` is the one place that decodes."""
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
 
 def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any]:
@@ -56,10 +61,10 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
     app = GuardedApp(settings.app_id, **_app_config(settings, settings.app_id, settings.web_port))
     names = settings.topics
     source = app.topic(
-        names.events, names.connector_results, partitions=settings.partitions, **RAW
+        names.events, names.connector_results, partitions=settings.partitions, schema=raw_schema()
     )
     outputs = {
-        name: app.topic(name, partitions=settings.partitions, **RAW)
+        name: app.topic(name, partitions=settings.partitions, schema=raw_schema())
         for name in (names.ticket_commands, names.crm_commands, names.dead_letters)
     }
     raw_table = app.Table(
@@ -68,7 +73,7 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
-        schema=faust.Schema(key_type=bytes, value_type=bytes, **RAW),
+        schema=raw_schema(),
     )
     table = ConversationTable(raw_table)
 
@@ -132,7 +137,7 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
     app = GuardedApp(app_id, **_app_config(settings, app_id, settings.web_port))
     names = settings.topics
     outputs = {
-        name: app.topic(name, partitions=settings.partitions, **RAW)
+        name: app.topic(name, partitions=settings.partitions, schema=raw_schema())
         for name in (names.connector_results, names.dead_letters)
     }
     configs = connector_configs(settings)
@@ -166,7 +171,7 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
     notes = CommandHandler(model=CrmNoteCommand, connector=note_connector, topics=names, send=send)
 
     def agent_for(topic_name: str, handler: CommandHandler, name: str) -> None:
-        channel = app.topic(topic_name, partitions=settings.partitions, **RAW)
+        channel = app.topic(topic_name, partitions=settings.partitions, schema=raw_schema())
 
         async def run(stream: Any) -> None:
             async for event in stream.events():
@@ -178,10 +183,11 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
     agent_for(names.ticket_commands, tickets, "tickets")
     agent_for(names.crm_commands, notes, "crm_notes")
 
-    @app.on_before_shutdown.connect
-    async def close_clients(app: Any, **kwargs: Any) -> None:  # pragma: no cover - shutdown
+    async def close_clients(app: Any, *args: Any, **kwargs: Any) -> None:
         for conn in built.values():
             if conn is not None:
                 await conn.aclose()
+
+    app.on_before_shutdown.connect(close_clients)  # type: ignore[arg-type]
 
     return ConnectorApp(app=app, tickets=tickets, notes=notes)

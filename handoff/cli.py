@@ -66,11 +66,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", help="Kafka broker URL, e.g. kafka://127.0.0.1:9092 "
-                   "(env HANDOFF_BROKER)")
+    p.add_argument(
+        "--broker", help="Kafka broker URL, e.g. kafka://127.0.0.1:9092 (env HANDOFF_BROKER)"
+    )
     p.add_argument("--topic-prefix", help="prefix for every topic name (env HANDOFF_TOPIC_PREFIX)")
-    p.add_argument("--partitions", type=int, help="partitions of the topics (env "
-                   "HANDOFF_PARTITIONS, default 4)")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        help="partitions of the topics (env HANDOFF_PARTITIONS, default 4)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,15 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run a worker (processor or connectors)")
     _add_common(w)
-    w.add_argument("--role", choices=["processor", "connectors"], default="processor",
-                   help="processor: events -> commands; connectors: commands -> vendors")
+    w.add_argument(
+        "--role",
+        choices=["processor", "connectors"],
+        default="processor",
+        help="processor: events -> commands; connectors: commands -> vendors",
+    )
     w.add_argument("--data-dir", type=Path, help="local table storage (env HANDOFF_DATA_DIR)")
     w.add_argument("--policy", type=Path, help="policy TOML (env HANDOFF_POLICY_PATH)")
     w.add_argument("--web-port", type=int, help="web views port (env HANDOFF_WEB_PORT, 6066)")
     w.add_argument("--store", help="table store: rocksdb:// or memory:// (env HANDOFF_STORE)")
     w.add_argument("--sandbox-url", help="base URL of the vendor sandbox (env HANDOFF_SANDBOX_URL)")
-    w.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                   help="log level (env HANDOFF_LOG_LEVEL, default info)")
+    w.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (env HANDOFF_LOG_LEVEL, default info)",
+    )
     w.set_defaults(func=cmd_worker)
 
     b = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
@@ -101,14 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", type=Path, help="a file of JSON lines, one event per line")
     r.set_defaults(func=cmd_replay)
 
-    d = sub.add_parser("demo", help="everything on this machine: broker, sandbox, workers, "
-                       "sample replay, summary")
-    d.add_argument("--conversations", type=int, default=0,
-                   help="generate this many conversations instead of the bundled sample")
+    d = sub.add_parser(
+        "demo", help="everything on this machine: broker, sandbox, workers, sample replay, summary"
+    )
+    d.add_argument(
+        "--conversations",
+        type=int,
+        default=0,
+        help="generate this many conversations instead of the bundled sample",
+    )
     d.add_argument("--serve", action="store_true", help="keep running and serve the web views")
     d.add_argument("--web-port", type=int, default=6066, help="web port with --serve")
-    d.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                   help="workers' log level (default warning)")
+    d.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="workers' log level (default warning)",
+    )
     d.set_defaults(func=cmd_demo)
 
     _mount_sandbox(sub)

@@ -79,8 +79,13 @@ def run_demo(
         asyncio.run(
             create_topics(
                 bootstrap,
-                [names.events, names.connector_results, names.ticket_commands,
-                 names.crm_commands, names.dead_letters],
+                [
+                    names.events,
+                    names.connector_results,
+                    names.ticket_commands,
+                    names.crm_commands,
+                    names.dead_letters,
+                ],
                 partitions=4,
             )
         )
@@ -93,8 +98,9 @@ def run_demo(
             crm=os.environ.get("HANDOFF_CRM", "sandbox"),
         )
         procs = {
-            "processor": WorkerProcess("processor", env, tmp / "processor.log",
-                                       web_port if serve else None),
+            "processor": WorkerProcess(
+                "processor", env, tmp / "processor.log", web_port if serve else None
+            ),
             "connectors": WorkerProcess("connectors", env, tmp / "connectors.log"),
         }
         for proc in procs.values():

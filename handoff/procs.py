@@ -68,8 +68,16 @@ class WorkerProcess:
         log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "handoff.cli", "worker", "--role", self.role,
-                 "--web-port", str(self.web_port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "handoff.cli",
+                    "worker",
+                    "--role",
+                    self.role,
+                    "--web-port",
+                    str(self.web_port),
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

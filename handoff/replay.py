@@ -32,9 +32,7 @@ def key_of(line: bytes) -> bytes | None:
     return None
 
 
-async def replay(
-    bootstrap: str, topic: str, lines: Iterable[bytes], *, linger_ms: int = 5
-) -> int:
+async def replay(bootstrap: str, topic: str, lines: Iterable[bytes], *, linger_ms: int = 5) -> int:
     """Produce every line; return how many were acknowledged."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", enable_idempotence=False

@@ -55,6 +55,9 @@ def run_worker(settings: Settings, role: str = "processor") -> None:
     worker.spinner = None  # see the module docstring
     logging.getLogger(__name__).info(
         "worker starting role=%s app_id=%s broker=%s store=%s",
-        role, settings.app_id, settings.broker, settings.store,
+        role,
+        settings.app_id,
+        settings.broker,
+        settings.store,
     )
     worker.execute_from_commandline()

@@ -80,8 +80,9 @@ class CommandHandler:
         value: bytes | None,
         error: str,
     ) -> None:
-        log.warning("dead letter topic=%s partition=%d offset=%d error=%s", topic, partition,
-                    offset, error)
+        log.warning(
+            "dead letter topic=%s partition=%d offset=%d error=%s", topic, partition, offset, error
+        )
         dl = dead_letter(
             source_topic=topic,
             partition=partition,

@@ -125,8 +125,9 @@ class Processor:
         error: str,
     ) -> None:
         self.counters.dead_letters += 1
-        log.warning("dead letter topic=%s partition=%d offset=%d error=%s", topic, partition,
-                    offset, error)
+        log.warning(
+            "dead letter topic=%s partition=%d offset=%d error=%s", topic, partition, offset, error
+        )
         dl = dead_letter(
             source_topic=topic,
             partition=partition,

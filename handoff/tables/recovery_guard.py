@@ -65,7 +65,10 @@ async def fetched_highwaters(
             if true_end != nonempty[tp]:
                 log.info(
                     "recovery guard: %s[%d] end offset %d reported, %d fetched",
-                    tp.topic, tp.partition, nonempty[tp], true_end,
+                    tp.topic,
+                    tp.partition,
+                    nonempty[tp],
+                    true_end,
                 )
             result[tp] = true_end
         return result
@@ -78,9 +81,8 @@ class GuardedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         reported = await super()._highwaters(partitions)
         if self.consumer.in_transaction:
             return reported
-        servers = faust_aiokafka.server_list(
-            self.transport.url, self.transport.default_port
-        )
+        transport: Any = self.transport
+        servers = faust_aiokafka.server_list(transport.url, transport.default_port)
         return await fetched_highwaters(servers, dict(reported))
 
 

@@ -105,15 +105,16 @@ class Deployment:
         groups = {self.app_id: [self.names.events, self.names.connector_results]}
 
         def alive() -> None:
-            dead = [w for w in self.workers if w.proc is not None and not w.is_running()
-                    and w.proc.returncode not in (0, -15)]
+            dead = [
+                w
+                for w in self.workers
+                if w.proc is not None and not w.is_running() and w.proc.returncode not in (0, -15)
+            ]
             if dead:
                 raise TimeoutError(f"worker {dead[0].log_path.name} exited")
 
         try:
-            return await wait_caught_up(
-                self.broker.bootstrap, groups, timeout=timeout, check=alive
-            )
+            return await wait_caught_up(self.broker.bootstrap, groups, timeout=timeout, check=alive)
         except TimeoutError as exc:
             logs = "\n".join(f"--- {w.log_path.name}\n{w.log_tail()}" for w in self.workers)
             raise AssertionError(f"{exc}\n{logs}") from None

@@ -38,6 +38,9 @@ def ticket_listing(state: SandboxState) -> list[dict[str, Any]]:
                 "created_at": iso(row.created_ts),
             }
         )
+    # A converted conversation and its ticket share one thread in Intercom, so notes on
+    # the linked conversation count as the ticket's comments.
+    conv_parts = {str(r.id): len(r.doc["parts"]) for r in state.store.rows("ic_conversations")}
     for row in state.store.rows("ic_tickets"):
         d = row.doc
         out.append(
@@ -49,7 +52,7 @@ def ticket_listing(state: SandboxState) -> list[dict[str, Any]]:
                 "subject": d["attributes"].get("_default_title_"),
                 "status": d["state_id"],
                 "tags": [t["name"] for t in d["tags"]],
-                "comments": len(d["parts"]),
+                "comments": len(d["parts"]) + conv_parts.get(str(d["conversation_id"]), 0),
                 "requester": ", ".join(c.get("external_id") or c["id"] for c in d["contacts"]),
                 "created_at": iso(row.created_ts),
             }

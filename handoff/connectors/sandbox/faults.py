@@ -26,8 +26,10 @@ class FaultConfig:
 
     ``error_rate``: answer a 5xx before the handler runs (nothing committed).
     ``rate_limit_rate``: answer 429 with ``Retry-After: retry_after`` (nothing committed).
-    ``lost_response_rate``: run the handler (the write commits), then abort the
-    connection without sending the response: the client cannot tell whether it worked.
+    ``lost_response_rate``: for successful writes (POST/PUT/PATCH/DELETE other than
+    searches), run the handler (the write commits), then abort the connection without
+    sending the response: the client cannot tell whether it worked. Reads never lose
+    responses, so a client can always look before it retries.
     ``latency_ms``: (low, high) added before handling; low == high for a fixed delay.
     ``search_lag_s``: objects younger than this are invisible to search endpoints.
     """

@@ -69,6 +69,13 @@ def _fault_response(vendor: str, kind: FaultKind, retry_after: int) -> web.Respo
     return intercom.error(503, "service_unavailable", "Sandbox-injected server error")
 
 
+def _is_write(request: web.Request) -> bool:
+    """Only writes lose responses: a lost read commits nothing, so it is just an error."""
+    return request.method in ("POST", "PUT", "PATCH", "DELETE") and not request.path.endswith(
+        "/search"
+    )
+
+
 async def _check_auth(vendor: str, request: web.Request) -> web.Response | None:
     if vendor == "zendesk":
         return zendesk.check_auth(request)
@@ -99,7 +106,12 @@ async def vendor_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await _check_auth(vendor, request) or await handler(request)
     if vendor == "zendesk":
         response.headers.update(zendesk.rate_limit_headers(state))
-    if decision.before is None and decision.lose_response and response.status < 400:
+    if (
+        decision.before is None
+        and decision.lose_response
+        and _is_write(request)
+        and response.status < 400
+    ):
         # The write has committed; the client never learns it. Abort the connection so
         # the client sees a transport error instead of a response.
         state.stats.faults[FaultKind.LOST_RESPONSE.value] += 1
