@@ -56,8 +56,26 @@ def sandbox_zendesk_config(sandbox_url: str) -> ZendeskConfig:
         base_url=f"{sandbox_url.rstrip('/')}/zendesk",
         email="handoff@sandbox.test",
         api_token=SecretStr("sandbox-token"),
-        bot_conversation_id_field_id=9001,
-        custom_field_ids={"intent": 9002, "order_id": 9003, "invoice_id": 9004},
+        # The sandbox's default ticket fields (GET /zendesk/api/v2/ticket_fields).
+        bot_conversation_id_field_id=9_000_001,
+        custom_field_ids={
+            "intent": 9_000_002,
+            "product_area": 9_000_003,
+            "plan_tier": 9_000_004,
+            "customer_tier": 9_000_005,
+            "order_id": 9_000_006,
+            "invoice_id": 9_000_007,
+            "app_version": 9_000_008,
+        },
+    )
+
+
+def sandbox_intercom_config(sandbox_url: str) -> IntercomConfig:
+    return IntercomConfig(
+        base_url=f"{sandbox_url.rstrip('/')}/intercom",
+        token=SecretStr("sandbox-token"),
+        admin_id="1",
+        default_ticket_type_id="1",
     )
 
 

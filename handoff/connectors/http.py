@@ -41,6 +41,7 @@ Clock = Callable[[], float]
 T = TypeVar("T")
 
 ERROR_BODY_LIMIT = 500
+EPSILON = 1e-6
 
 
 class TokenBucket:
@@ -74,12 +75,14 @@ class TokenBucket:
         waited = 0.0
         async with self._lock:
             self._refill()
-            while self._tokens < 1.0:
-                delay = (1.0 - self._tokens) / self.rate
+            # The epsilon matters: a shortfall below the clock's float resolution would
+            # sleep for a delay that never moves the clock, forever.
+            while self._tokens < 1.0 - EPSILON:
+                delay = max((1.0 - self._tokens) / self.rate, EPSILON)
                 await self._sleep(delay)
                 waited += delay
                 self._refill()
-            self._tokens -= 1.0
+            self._tokens = max(0.0, self._tokens - 1.0)
         return waited
 
 

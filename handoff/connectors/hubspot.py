@@ -5,7 +5,9 @@ by normalized e-mail (``EQ``); exactly one hit (``total == 1``) is associated, z
 several give status ``unmatched_contact`` and an unassociated note, never a guess. The
 note->contact association type id is read once from the v4 labels endpoint and cached.
 
-Finding the note: ``cmd.note_id`` when known (consistent), else
+Finding the note: ``cmd.note_id`` when known (consistent), else the note this process
+last wrote for the conversation (a bounded in-memory map: covers a redelivery to the same
+worker before the result made it back into the conversation's state), else
 ``POST /crm/v3/objects/notes/search`` with two OR-ed filter groups: the property
 ``handoff_conversation_id`` EQ the conversation id, or the body token ``hoconv<hash>``
 (``CONTAINS_TOKEN``), a fallback for notes whose property was cleared. Found -> PATCH.
@@ -17,12 +19,19 @@ writes, so a window remains in which a committed-but-unanswered create is still 
 and the retry creates a second note; the polls narrow it (the backoff runs first, then
 the polls), results report ``attempts`` so a retried create is visible, and every later
 command for the conversation carries the note id from our result and PATCHes that one.
+
+The same lag leaves one more window: a worker that crashes after a create but before its
+result is committed, whose command is redelivered to a *new* process sooner than search
+catches up (HubSpot: seconds; a rebalance after a crash usually takes longer). No
+HubSpot API closes it without an idempotency key; ``duplicate_notes`` in the sandbox
+stats and the oldest-first choice in ``_find_note`` keep it visible and convergent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +45,7 @@ from handoff.exceptions import ConnectorError, PermanentError
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand
 
 ELLIPSIS = "…"
+KNOWN_NOTES = 10_000
 JOINERS = "\u200d\ufe0e\ufe0f"  # zero-width joiner, variation selectors
 
 
@@ -114,6 +124,8 @@ class HubSpotConnector:
         self._now = now
         self._owns_client = owns_client
         self._association: dict[str, Any] | None = None
+        # conversation id -> note id for notes this process wrote or found; see module doc.
+        self._known: OrderedDict[str, str] = OrderedDict()
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -178,18 +190,26 @@ class HubSpotConnector:
         body = build_body(cmd, self.config.body_limit)
         prop = self.config.note_conversation_property
         properties = {"hs_note_body": body, prop: cmd.conversation_id}
-        note_id = cmd.note_id or await self._find_note(cmd)
-        if note_id is not None and note_id == cmd.note_id:
+        conv = cmd.conversation_id
+        known = cmd.note_id or self._known.get(conv)
+        if known is not None:
             try:
-                return await self._patch(note_id, properties, contact_id)
+                return self._remember(conv, await self._patch(known, properties, contact_id))
             except PermanentError as err:
                 if err.status != 404:
                     raise
-            # The note we were told about is gone (deleted by a user): look, then create.
-            note_id = await self._find_note(cmd)
-        if note_id is not None:
-            return await self._patch(note_id, properties, contact_id)
-        return await self._create(cmd, properties, contact_id)
+                self._known.pop(conv, None)  # deleted by a user: look again, then create
+        found = await self._find_note(cmd)
+        if found is not None and found != known:
+            return self._remember(conv, await self._patch(found, properties, contact_id))
+        return self._remember(conv, await self._create(cmd, properties, contact_id))
+
+    def _remember(self, conv: str, outcome: tuple[str, bool, int]) -> tuple[str, bool, int]:
+        self._known[conv] = outcome[0]
+        self._known.move_to_end(conv)
+        while len(self._known) > KNOWN_NOTES:
+            self._known.popitem(last=False)
+        return outcome
 
     async def _patch(
         self, note_id: str, properties: dict[str, str], contact_id: str | None

@@ -216,3 +216,21 @@ def test_body_truncation_never_orphans_a_combining_mark(make_note_cmd):
 def test_short_body_adds_missing_link_and_token(make_note_cmd):
     cmd = make_note_cmd(body="short", ticket_url="https://x/1")
     assert build_body(cmd, 65536) == f"short\n\nTicket: https://x/1\nref {body_token('conv-1')}"
+
+
+async def test_redelivery_to_the_same_worker_patches_despite_search_lag(
+    connector, hs, make_note_cmd
+):
+    hs.add_contact("ana@example.com")
+    first = await connector.apply(make_note_cmd())
+    assert hs.indexed == set()  # search has not caught up
+    again = await connector.apply(make_note_cmd())  # no note_id: the result never came back
+    assert again.status == "updated" and again.external_id == first.external_id
+    assert len(hs.notes) == 1
+
+
+async def test_cached_note_deleted_is_recreated(connector, hs, make_note_cmd):
+    first = await connector.apply(make_note_cmd())
+    del hs.notes[first.external_id]
+    again = await connector.apply(make_note_cmd())
+    assert again.external_id != first.external_id and len(hs.notes) == 1
