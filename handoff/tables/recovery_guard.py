@@ -87,8 +87,36 @@ class GuardedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class GuardedConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with two fixes for recovery on this broker.
+
+    1. ``_highwaters`` confirmed by a fetch (see the module docstring).
+    2. Recovery resumes the stream partitions and only *then* seeks them to their
+       committed offsets. Records fetched in that window reach the stream while flow is
+       still suspended: their callbacks are cancelled but the read offset moves on, so
+       some events were never processed (seen: ``event_id``s missing from the table after
+       a restart) and the gap they left kept the commit offset stuck forever (seen: lag
+       never reaching zero). Here the resume waits until the seek is done.
+    """
+
+    _resume_after_seek: set[TP] | None = None
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return GuardedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def resume_partitions(self, tps: Any) -> None:
+        tps = set(tps)
+        changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
+        if changelogs:  # recovery reads these at once; no seek follows
+            super().resume_partitions(changelogs)
+        streams = tps - changelogs
+        if streams:
+            self._resume_after_seek = (self._resume_after_seek or set()) | streams
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        pending, self._resume_after_seek = self._resume_after_seek, None
+        if pending:
+            super().resume_partitions(pending)
 
 
 class GuardedTransport(faust_aiokafka.Transport):

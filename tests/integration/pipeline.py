@@ -88,10 +88,9 @@ class Deployment:
         env = worker_env(
             self.broker.bootstrap,
             self.workdir / data_dir,
-            log_level="info",
             app_id=self.app_id,
             topic_prefix=f"{self.app_id}.",
-            **self.extra_env,
+            **{"log_level": "info", **self.extra_env},
         )
         proc = WorkerProcess(role, env, self.workdir / f"{role}-{n}.log").start()
         self.workers.append(proc)
