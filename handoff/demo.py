@@ -25,7 +25,7 @@ import orjson
 
 from handoff.broker import EmbeddedBroker, create_topics
 from handoff.core.tally import render, tally
-from handoff.procs import WorkerProcess, worker_env
+from handoff.procs import WorkerProcess, fail_if_dead, worker_env
 from handoff.progress import read_all, wait_caught_up
 from handoff.replay import read_lines, replay
 from handoff.samples import generate_conversations, interleave
@@ -34,6 +34,29 @@ from handoff.streams.topics import TopicNames
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample_conversations.jsonl"
 BAD = DATA / "sample_bad_events.jsonl"
+
+
+def crm_contacts(lines: list[bytes]) -> list[dict[str, str]]:
+    """CRM contacts for the sample's customers: most are known, every fifth is not.
+
+    A real CRM knows most but not all chat customers; the unknown ones show the
+    ``unmatched_contact`` path (the note is kept, never attached to a guess).
+    """
+    emails: dict[str, str] = {}
+    for line in lines:
+        try:
+            ev = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        ident = ev.get("identity") if isinstance(ev, dict) else None
+        if isinstance(ident, dict) and isinstance(ident.get("email"), str):
+            emails.setdefault(ident["email"].strip().lower(), str(ident.get("name") or ""))
+    out = []
+    for i, (email, name) in enumerate(sorted(emails.items())):
+        if i % 5 != 4:
+            first, _, last = name.partition(" ")
+            out.append({"email": email, "firstname": first, "lastname": last})
+    return out
 
 
 def sample_lines(conversations: int) -> list[bytes]:
@@ -73,7 +96,8 @@ def run_demo(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handoff-demo-")))
         broker = stack.enter_context(EmbeddedBroker())
         bootstrap = broker.bootstrap
-        sandbox = stack.enter_context(SandboxThread())
+        lines = sample_lines(conversations)
+        sandbox = stack.enter_context(SandboxThread(contacts=crm_contacts(lines)))
         print(f"broker     {bootstrap}")
         print(f"sandbox    {sandbox.base_url}/_sandbox")
         asyncio.run(
@@ -106,7 +130,6 @@ def run_demo(
         for proc in procs.values():
             proc.start()
             stack.callback(proc.stop)
-        lines = sample_lines(conversations)
         sent = asyncio.run(replay(bootstrap, names.events, lines))
         print(f"replayed   {sent} events into {names.events}")
         groups = {
@@ -114,7 +137,14 @@ def run_demo(
             "handoff-connectors": [names.ticket_commands, names.crm_commands],
         }
         try:
-            took = asyncio.run(wait_caught_up(bootstrap, groups, timeout=150))
+            took = asyncio.run(
+                wait_caught_up(
+                    bootstrap,
+                    groups,
+                    timeout=150,
+                    check=lambda: fail_if_dead(list(procs.values())),
+                )
+            )
         except TimeoutError as exc:
             print(f"demo: {exc}; worker logs in {tmp}", file=sys.stderr)
             for proc in procs.values():

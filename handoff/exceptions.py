@@ -1,13 +1,13 @@
 """All errors handoff raises, under one root.
 
-    HandoffError
-    ├── ConfigError            settings or environment that cannot work
-    │   └── PolicyError        a policy file that does not validate (file, line, field)
-    ├── InvalidEvent           an input record that cannot be processed (names the field)
-    ├── BrokerError            the embedded broker would not start or answer
-    └── ConnectorError         a vendor call that failed
-        ├── RetryableError     5xx, 429, timeouts, connection errors: try again
-        └── PermanentError     4xx other than 429: retrying cannot help
+HandoffError
+├── ConfigError            settings or environment that cannot work
+│   └── PolicyError        a policy file that does not validate (file, line, field)
+├── InvalidEvent           an input record that cannot be processed (names the field)
+├── BrokerError            the embedded broker would not start or answer
+└── ConnectorError         a vendor call that failed
+    ├── RetryableError     5xx, 429, timeouts, connection errors: try again
+    └── PermanentError     4xx other than 429: retrying cannot help
 """
 
 from __future__ import annotations

@@ -114,3 +114,10 @@ class WorkerProcess:
             return self.log_path.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return ""
+
+
+def fail_if_dead(workers: list[WorkerProcess]) -> None:
+    """Raise if a worker exited on its own (a clean SIGTERM stop is not a death)."""
+    for w in workers:
+        if w.proc is not None and w.proc.poll() not in (None, 0, -15):
+            raise TimeoutError(f"worker {w.role} exited with {w.proc.returncode}")

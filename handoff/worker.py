@@ -33,7 +33,7 @@ def build_app(settings: Settings, role: str) -> Any:
         return create_processor_app(settings, policy_for(settings)).app
     from handoff.app import create_connector_app
 
-    return create_connector_app(settings)
+    return create_connector_app(settings).app
 
 
 def run_worker(settings: Settings, role: str = "processor") -> None:

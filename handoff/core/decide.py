@@ -350,7 +350,11 @@ def _on_agent(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Effects) ->
 
 
 def _on_ticket_status(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Effects) -> None:
-    d.ticket_id = e.ticket_id
+    # The ticket id we act on comes only from our own connector results (the ticket we
+    # created or found). A status event is matched to the conversation by its key; its
+    # ticket_id is the helpdesk's word, kept for the record but never used to address a
+    # ticket: a stale or foreign id must not redirect our updates.
+    d.reported_ticket_id = e.ticket_id
     d.ticket_status = e.status
     if e.status in ("solved", "closed"):
         if d.disposition != "resolved":

@@ -85,6 +85,7 @@ class ConversationState(BaseModel):
     attempt: int = 0
     reasons: tuple[ReasonCode, ...] = ()
     ticket_id: str | None = None
+    reported_ticket_id: str | None = None  # from ticket_status_changed; never addressed
     ticket_url: str | None = None
     ticket_status: str | None = None
     merged_into: str | None = None  # another conversation's ticket we were merged into

@@ -18,7 +18,7 @@ import orjson
 from handoff.broker import EmbeddedBroker, create_topics
 from handoff.core.decide import apply_event
 from handoff.core.state import ConversationState
-from handoff.procs import WorkerProcess, all_topics, worker_env
+from handoff.procs import WorkerProcess, all_topics, fail_if_dead, worker_env
 from handoff.progress import read_all, read_all_records, wait_caught_up
 from handoff.streams.codec import decode_event
 from handoff.streams.topics import TopicNames
@@ -103,17 +103,13 @@ class Deployment:
     async def wait(self, timeout: float = 90.0) -> float:
         groups = {self.app_id: [self.names.events, self.names.connector_results]}
 
-        def alive() -> None:
-            dead = [
-                w
-                for w in self.workers
-                if w.proc is not None and not w.is_running() and w.proc.returncode not in (0, -15)
-            ]
-            if dead:
-                raise TimeoutError(f"worker {dead[0].log_path.name} exited")
-
         try:
-            return await wait_caught_up(self.broker.bootstrap, groups, timeout=timeout, check=alive)
+            return await wait_caught_up(
+                self.broker.bootstrap,
+                groups,
+                timeout=timeout,
+                check=lambda: fail_if_dead(self.workers),
+            )
         except TimeoutError as exc:
             logs = "\n".join(f"--- {w.log_path.name}\n{w.log_tail()}" for w in self.workers)
             raise AssertionError(f"{exc}\n{logs}") from None

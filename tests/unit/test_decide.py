@@ -337,8 +337,14 @@ def test_late_entities_update_ticket(f: EventFactory) -> None:
 
 
 def test_reopen_is_a_new_attempt_on_the_same_ticket(f: EventFactory) -> None:
-    state, ds = run([f.handoff(), f.ticket("solved", "T-5"), f.ticket("reopened", "T-5")])
+    state, ds = run([f.handoff()])
+    create = ds[0].commands[0]
+    state = _result(state, create.command_id, "ticket", "created", external_id="T-5").state
+    state, more = replay([f.ticket("solved", "T-9"), f.ticket("reopened", "T-9")], POLICY, state)
+    assert state is not None
+    ds += more
     assert state.disposition == "reopened" and state.attempt == 2
+    assert state.ticket_id == "T-5" and state.reported_ticket_id == "T-9"
     t, note = ds[-1].commands
     assert isinstance(t, TicketCommand) and isinstance(note, CrmNoteCommand)
     assert t.action == "update" and t.ticket_id == "T-5"
