@@ -50,6 +50,8 @@ def run_worker(settings: Settings, role: str = "processor") -> None:
             "formatters": {"kv": {"format": LOG_FORMAT}},
             "handlers": {"err": {"class": "logging.StreamHandler", "formatter": "kv"}},
             "root": {"level": level, "handlers": ["err"]},
+            # httpx logs full URLs at INFO, and Zendesk search queries hold customer emails.
+            "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
         },
     )
     worker.spinner = None  # see the module docstring
