@@ -66,17 +66,62 @@ _CLOSE_DISPOSITION = {
 _SCALAR = (str, int, float, bool)
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
     """What applying one input did. ``duplicate``: already applied, nothing changed.
     ``escalated``: this input created the escalation. ``reasons``: the reason codes this
-    input triggered (also when they were already reported)."""
+    input triggered (also when they were already reported).
 
-    state: ConversationState
-    commands: tuple[Command, ...] = ()
-    duplicate: bool = False
-    escalated: bool = False
-    reasons: tuple[ReasonCode, ...] = ()
+    ``commands`` are built on first access, not when the decision is taken: building a
+    ticket's summary and a CRM body is most of an event's cost, and offline callers
+    (``handoff simulate``) never read them. The commands depend only on the new state and
+    what the decision recorded, so building them later yields the same commands. Treat a
+    decision as read-only.
+    """
+
+    __slots__ = ("_commands", "_pending", "duplicate", "escalated", "reasons", "state")
+
+    def __init__(
+        self,
+        state: ConversationState,
+        commands: tuple[Command, ...] = (),
+        duplicate: bool = False,
+        escalated: bool = False,
+        reasons: tuple[ReasonCode, ...] = (),
+        pending: Callable[[], tuple[Command, ...]] | None = None,
+    ) -> None:
+        self.state = state
+        self._commands = commands
+        self._pending = pending
+        self.duplicate = duplicate
+        self.escalated = escalated
+        self.reasons = reasons
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        if self._pending is not None:
+            self._commands = self._pending()
+            self._pending = None
+        return self._commands
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return (self.state, self.commands, self.duplicate, self.escalated, self.reasons) == (
+            other.state,
+            other.commands,
+            other.duplicate,
+            other.escalated,
+            other.reasons,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(state={self.state!r}, commands={self.commands!r}, "
+            f"duplicate={self.duplicate!r}, escalated={self.escalated!r}, "
+            f"reasons={self.reasons!r})"
+        )
 
 
 class _Draft:
@@ -97,6 +142,21 @@ class _Draft:
 
 
 _FIELDS_SET = set(ConversationState.model_fields)
+_EMPTY = new_state("-").__dict__
+_EMPTY_DICTS = tuple(k for k, v in _EMPTY.items() if isinstance(v, dict))
+
+
+def _fresh(conversation_id: str) -> ConversationState:
+    """``new_state(conversation_id)`` without validating defaults (one per conversation).
+
+    Every dict field gets its own empty dict, as validation would give it: handlers never
+    mutate containers in place, but a caller of the state might.
+    """
+    fields = dict(_EMPTY)
+    for k in _EMPTY_DICTS:
+        fields[k] = {}
+    fields["conversation_id"] = conversation_id
+    return _build(fields)
 
 
 def _build(fields: dict[str, Any]) -> ConversationState:
@@ -132,7 +192,7 @@ def apply_event(
 ) -> Decision:
     """Apply one input event; pure and deterministic (``now`` is the only clock)."""
     if state is None:
-        state = new_state(event.conversation_id)
+        state = _fresh(event.conversation_id)
     eid = event.event_id
     if eid in state.applied_ids:
         return Decision(state, duplicate=True)
@@ -168,22 +228,29 @@ def _finish(
     if fx.crm and d.crm_note == "none":
         d.crm_note = "pending"
     new = _build(d.__dict__)
-    commands: list[Command] = []
-    if fx.ticket is not None:
-        commands.append(
-            ticket_command(
-                new,
-                fx.ticket,
-                fx.notes,
-                command_id(new.conversation_id, source_id, "ticket", 0),
-                policy,
+    if fx.ticket is None and not fx.crm:
+        return Decision(new, (), False, fx.escalated, fx.reasons)
+    ticket, notes, crm = fx.ticket, fx.notes, fx.crm
+
+    def build() -> tuple[Command, ...]:
+        commands: list[Command] = []
+        if ticket is not None:
+            commands.append(
+                ticket_command(
+                    new,
+                    ticket,
+                    notes,
+                    command_id(new.conversation_id, source_id, "ticket", 0),
+                    policy,
+                )
             )
-        )
-    if fx.crm:
-        commands.append(
-            crm_command(new, command_id(new.conversation_id, source_id, "crm_note", 1), policy)
-        )
-    return Decision(new, tuple(commands), False, fx.escalated, fx.reasons)
+        if crm:
+            commands.append(
+                crm_command(new, command_id(new.conversation_id, source_id, "crm_note", 1), policy)
+            )
+        return tuple(commands)
+
+    return Decision(new, (), False, fx.escalated, fx.reasons, build)
 
 
 def _trigger(d: _Draft, found: set[ReasonCode], now: datetime, fx: _Effects) -> None:
