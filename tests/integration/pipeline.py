@@ -100,8 +100,13 @@ class Deployment:
         for w in self.workers:
             w.stop()
 
-    async def wait(self, timeout: float = 90.0) -> float:
+    async def wait(self, timeout: float = 90.0, *, connectors: bool = False) -> float:
         groups = {self.app_id: [self.names.events, self.names.connector_results]}
+        if connectors:
+            groups[f"{self.app_id}-connectors"] = [
+                self.names.ticket_commands,
+                self.names.crm_commands,
+            ]
 
         try:
             return await wait_caught_up(
