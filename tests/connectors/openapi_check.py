@@ -19,9 +19,15 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_PATH = Path(
-    os.environ.get("HANDOFF_INTERCOM_SPEC", "/work/shared/vendor-apis/intercom-2.16.yaml")
-)
+def _spec_path() -> Path:
+    """``HANDOFF_INTERCOM_SPEC``, else ``../shared/vendor-apis/`` beside the repository."""
+    if os.environ.get("HANDOFF_INTERCOM_SPEC"):
+        return Path(os.environ["HANDOFF_INTERCOM_SPEC"])
+    repo = Path(__file__).resolve().parents[2]
+    return repo.parent / "shared" / "vendor-apis" / "intercom-2.16.yaml"
+
+
+SPEC_PATH = _spec_path()
 SPEC_HOST = "https://api.intercom.io"
 
 VALIDATED = 0
