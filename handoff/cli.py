@@ -130,8 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo)
 
+    _mount_rollout(sub)
     _mount_sandbox(sub)
     return parser
+
+
+def _mount_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from handoff.report import add_report_arguments, run_report
+    from handoff.rollout_cli import add_simulate_arguments, run_simulate
+
+    s = sub.add_parser("simulate", help="backtest a policy on recorded conversations, offline")
+    add_simulate_arguments(s)
+    s.set_defaults(func=run_simulate)
+    r = sub.add_parser("report", help="the weekly review from a file of events")
+    add_report_arguments(r)
+    r.set_defaults(func=run_report)
 
 
 def _mount_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -269,9 +269,110 @@ def interleave(convs: list[list[Event]], rng: random.Random) -> list[Event]:
     return out
 
 
+# --- labelled conversations for backtests (handoff/data/labelled_conversations.jsonl) -------
+#
+# Borderline chats where only the NLU's confidence can tell the bot's answer was right: the
+# bot believes it answered (no failed step, no anger), so ``low_confidence`` is the one
+# reason that can fire. Confidence is drawn higher when the bot truly understood, lower
+# when it did not, with overlap: moving a threshold trades deflection against missed
+# escalations, as on real traffic.
+
+_UNDERSTOOD = {
+    "product_question": [
+        "Does the Pro plan include priority support?",
+        "Can I use the app offline?",
+        "Is there a dark mode?",
+    ],
+    "order_status": ["Where is my order {o}?", "Has order {o} shipped yet?"],
+    "password_reset": ["I forgot my password", "How do I reset my password?"],
+}
+_MISUNDERSTOOD = {
+    "product_question": [
+        "Can a guest without an account edit a shared board?",
+        "Does the calendar sync keep recurring events from my old export?",
+        "Will my team's custom fields survive the migration to the new workspace?",
+    ],
+    "order_status": [
+        "The tracking for {o} says delivered but the box was for my neighbour",
+        "Order {o} shows two shipments, which one is mine?",
+    ],
+    "password_reset": [
+        "My reset link opens the login of my old company account",
+        "I reset it but the mobile app still wants the old one",
+    ],
+}
+
+
+def _labelled_chat(c: _Conv, understood: bool) -> None:
+    intent = c.rng.choice(sorted(_UNDERSTOOD))
+    c.start()
+    c.identity(verified=c.rng.random() < 0.7)
+    o = _order(c.rng)
+    pool = _UNDERSTOOD if understood else _MISUNDERSTOOD
+    text = c.rng.choice(pool[intent]).format(o=o)
+    mode = 0.8 if understood else 0.5
+    conf = round(c.rng.triangular(0.35, 0.97 if understood else 0.8, mode), 2)
+    entities = {"order_id": o} if intent == "order_status" else {}
+    c.says(text, intent, conf, round(c.rng.uniform(-0.3, 0.3), 2), **entities)
+    c.bot("Here is what I found.", f"{intent}_answer", "answered")
+    if understood:
+        c.says("Perfect, thanks", "thanks", 0.95, 0.7)
+        c.close("resolved", expected_escalation=False)
+        c.add("csat_submitted", score=c.rng.choice([4, 5, 5]), comment="easy")
+    else:
+        c.add("customer_message", text="ok", nlu={"sentiment": -0.1})
+        c.close(c.rng.choice(["abandoned", "resolved"]), expected_escalation=True)
+        if c.rng.random() < 0.5:
+            c.add("csat_submitted", score=c.rng.choice([1, 2, 2, 3]), comment="did not help")
+
+
+def s_borderline_understood(c: _Conv) -> None:
+    _labelled_chat(c, understood=True)
+
+
+def s_borderline_misunderstood(c: _Conv) -> None:
+    _labelled_chat(c, understood=False)
+
+
+LABELLED_SCENARIOS: list[Callable[[_Conv], None]] = [
+    s_borderline_understood,
+    s_borderline_misunderstood,
+    s_borderline_understood,
+    s_bot_resolves,
+    s_low_confidence,
+    s_risk_refund,
+    s_borderline_understood,
+    s_handoff_button,
+    s_borderline_misunderstood,
+    s_reopened,
+    s_abandoned,
+    s_missing_entity,
+]
+
+
+def generate_labelled(n: int, seed: int = 11) -> Iterator[list[Event]]:
+    """``n`` conversations, one every 50 minutes from 2026-11-20 (about a week per 200)."""
+    rng = random.Random(seed)
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    for i in range(n):
+        c = _Conv(rng, f"lab-{seed}-{i:05d}", t0 + timedelta(minutes=50 * i), rng.choice(LANGS))
+        LABELLED_SCENARIOS[i % len(LABELLED_SCENARIOS)](c)
+        yield c.events
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m handoff.samples N [SEED]``: JSON lines of N interleaved conversations."""
+    """``python -m handoff.samples N [SEED]``: JSON lines of N interleaved conversations.
+
+    ``python -m handoff.samples --labelled N [SEED]``: the labelled backtest set instead.
+    """
     args = argv if argv is not None else sys.argv[1:]
+    if args and args[0] == "--labelled":
+        n = int(args[1]) if len(args) > 1 else 300
+        seed = int(args[2]) if len(args) > 2 else 11
+        convs = list(generate_labelled(n, seed))
+        for ev in interleave(convs, random.Random(seed)):
+            sys.stdout.buffer.write(orjson.dumps(ev) + b"\n")
+        return
     n = int(args[0]) if args else 84
     seed = int(args[1]) if len(args) > 1 else 7
     convs = list(generate_conversations(n, seed))
