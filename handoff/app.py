@@ -17,6 +17,7 @@ import faust
 from handoff.agents.connectors import CommandHandler
 from handoff.agents.processor import Processor
 from handoff.core.policy import Policy
+from handoff.kafka_security import kafka_security
 from handoff.settings import Settings
 from handoff.streams.commands import CrmNoteCommand, TicketCommand
 from handoff.tables.conversations import TABLE_NAME, ConversationTable
@@ -47,6 +48,8 @@ def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any
         "web_bind": settings.web_host,
         "table_cleanup_interval": 30.0,
         "producer_acks": -1,
+        "processing_guarantee": settings.processing_guarantee,
+        **kafka_security(settings).faust_config(),
     }
 
 

@@ -46,10 +46,14 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from handoff.kafka_security import kafka_security
     from handoff.replay import read_lines, replay
 
     settings = _settings(args)
-    n = asyncio.run(replay(settings.bootstrap, settings.topics.events, read_lines(args.file)))
+    security = kafka_security(settings).aiokafka_kwargs()
+    n = asyncio.run(
+        replay(settings.bootstrap, settings.topics.events, read_lines(args.file), security=security)
+    )
     print(f"replayed={n} topic={settings.topics.events} bootstrap={settings.bootstrap}")
     return 0
 

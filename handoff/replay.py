@@ -7,8 +7,9 @@ dead-letters it with a reason, which is what a chat platform's bad record would 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -32,10 +33,24 @@ def key_of(line: bytes) -> bytes | None:
     return None
 
 
-async def replay(bootstrap: str, topic: str, lines: Iterable[bytes], *, linger_ms: int = 5) -> int:
-    """Produce every line; return how many were acknowledged."""
+async def replay(
+    bootstrap: str,
+    topic: str,
+    lines: Iterable[bytes],
+    *,
+    linger_ms: int = 5,
+    security: Mapping[str, Any] | None = None,
+) -> int:
+    """Produce every line; return how many were acknowledged.
+
+    ``security`` is ``KafkaSecurity.aiokafka_kwargs()`` (SASL/TLS); none means PLAINTEXT.
+    """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=linger_ms, acks="all", enable_idempotence=False
+        bootstrap_servers=bootstrap,
+        linger_ms=linger_ms,
+        acks="all",
+        enable_idempotence=False,
+        **dict(security or {}),
     )
     await producer.start()
     sent = 0

@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     broker_session_timeout: float = Field(
         6.0, description="seconds; the embedded Tansu broker holds JoinGroup for half of it"
     )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Faust processing_guarantee; exactly_once needs real Kafka"
+    )
+
+    # Kafka security (see handoff.kafka_security)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_ca_file: Path | None = Field(None, description="PEM CA bundle; default: system CAs")
+    kafka_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    kafka_key_file: Path | None = Field(None, description="PEM client key (mTLS)")
+    kafka_key_password: SecretStr = SecretStr("")
 
     # State
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://")
