@@ -22,6 +22,7 @@ from handoff.settings import Settings
 from handoff.streams.commands import CrmNoteCommand, TicketCommand
 from handoff.tables.conversations import TABLE_NAME, ConversationTable
 from handoff.tables.recovery_guard import GuardedApp
+from handoff.web_auth import install_web_auth
 
 
 def raw_schema() -> faust.Schema:
@@ -62,6 +63,7 @@ class ProcessorApp:
 
 def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
     app = GuardedApp(settings.app_id, **_app_config(settings, settings.app_id, settings.web_port))
+    install_web_auth(app, settings)
     names = settings.topics
     source = app.topic(
         names.events, names.connector_results, partitions=settings.partitions, schema=raw_schema()
@@ -138,6 +140,7 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
 
     app_id = f"{settings.app_id}-connectors"
     app = GuardedApp(app_id, **_app_config(settings, app_id, settings.web_port))
+    install_web_auth(app, settings)
     names = settings.topics
     outputs = {
         name: app.topic(name, partitions=settings.partitions, schema=raw_schema())

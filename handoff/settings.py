@@ -33,9 +33,7 @@ class Settings(BaseSettings):
     )
 
     # Kafka security (see handoff.kafka_security)
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_username: str = ""
     kafka_password: SecretStr = SecretStr("")
@@ -57,6 +55,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     web_enabled: bool = True
+    web_token: SecretStr = Field(
+        SecretStr(""), description="bearer token for all views but /health; unset: loopback only"
+    )
 
     # Connectors
     helpdesk: Literal["zendesk", "intercom", "sandbox", "none"] = "sandbox"
