@@ -9,6 +9,7 @@ Two apps, two consumer groups, so each scales on its own:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,10 @@ from handoff.kafka_security import kafka_security
 from handoff.settings import Settings
 from handoff.streams.commands import CrmNoteCommand, TicketCommand
 from handoff.tables.conversations import TABLE_NAME, ConversationTable
+from handoff.tables.metrics import TABLE_NAME as METRICS_TABLE
+from handoff.tables.metrics import MetricsTable
 from handoff.tables.recovery_guard import GuardedApp
+from handoff.web.views import WebState, register_views
 from handoff.web_auth import install_web_auth
 
 
@@ -59,6 +63,7 @@ class ProcessorApp:
     app: faust.App
     processor: Processor
     table: ConversationTable
+    metrics: MetricsTable
 
 
 def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
@@ -81,6 +86,16 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
         schema=raw_schema(),
     )
     table = ConversationTable(raw_table)
+    metrics = MetricsTable(
+        app.Table(
+            METRICS_TABLE,
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            schema=raw_schema(),
+        )
+    )
 
     async def send(topic: str, key: bytes, value: bytes) -> None:
         fut = await outputs[topic].send(key=key, value=value)
@@ -98,9 +113,29 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
     async def process(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
-            await processor.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+            decision = await processor.handle(
+                msg.topic, msg.partition, msg.offset, msg.key, msg.value
+            )
+            latency = time.time() - msg.timestamp if decision and decision.escalated else None
+            metrics.observe(
+                msg.partition,
+                processor.last_previous,
+                processor.last_input,
+                decision,
+                latency=latency,
+            )
 
-    return ProcessorApp(app=app, processor=processor, table=table)
+    register_views(
+        app,
+        WebState(
+            app,
+            conversations=table,
+            metrics=metrics,
+            source_topic=names.events,
+            partitions=settings.partitions,
+        ),
+    )
+    return ProcessorApp(app=app, processor=processor, table=table, metrics=metrics)
 
 
 @dataclass

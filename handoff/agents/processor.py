@@ -17,9 +17,11 @@ from pydantic import ValidationError
 
 from handoff.core.decide import Decision, apply_event, apply_result
 from handoff.core.policy import Policy
+from handoff.core.state import ConversationState
 from handoff.exceptions import InvalidEvent
 from handoff.streams.codec import dead_letter, decode_event, encode
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand, TicketCommand
+from handoff.streams.events import Event
 from handoff.streams.topics import TopicNames
 from handoff.tables.conversations import ConversationTable
 
@@ -60,11 +62,15 @@ class Processor:
         self.max_event_bytes = max_event_bytes
         self.clock = clock
         self.counters = Counters()
+        # What the last handled input was and the state before it (for the metrics).
+        self.last_input: Event | ConnectorResult | None = None
+        self.last_previous: ConversationState | None = None
 
     async def handle(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
     ) -> Decision | None:
         """Process one record; a record that cannot be processed becomes a dead letter."""
+        self.last_input = self.last_previous = None
         try:
             if topic == self.topics.connector_results:
                 decision = self._apply_result(key, value)
@@ -95,7 +101,8 @@ class Processor:
     def _apply_event(self, key: bytes | None, value: bytes | None) -> Decision:
         event = decode_event(value, key, max_bytes=self.max_event_bytes)
         cid = event.conversation_id.encode()
-        decision = apply_event(self.table.get(cid), event, self.clock(), self.policy)
+        self.last_input, self.last_previous = event, self.table.get(cid)
+        decision = apply_event(self.last_previous, event, self.clock(), self.policy)
         self.counters.applied += 1
         self.counters.by_type[event.type] = self.counters.by_type.get(event.type, 0) + 1
         return decision
@@ -113,7 +120,8 @@ class Processor:
             raise InvalidEvent("field 'conversation_id' does not equal the record key")
         cid = result.conversation_id.encode()
         self.counters.results += 1
-        return apply_result(self.table.get(cid), result, self.clock(), self.policy)
+        self.last_input, self.last_previous = result, self.table.get(cid)
+        return apply_result(self.last_previous, result, self.clock(), self.policy)
 
     async def _dead_letter(
         self,
