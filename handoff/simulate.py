@@ -106,11 +106,29 @@ class Outcome:
         return "unneeded" if self.escalated else "missed"
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic GC while replaying: decisions allocate many short-lived, acyclic objects,
+    and the collector's passes over the recording cost more than the decisions."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
 def read_events(lines: Iterable[bytes]) -> Recording:
     """Decode JSON lines (1-based numbering, blank lines skipped) into a Recording."""
+    with gc_paused():
+        return _read(lines)
+
+
+def _read(lines: Iterable[bytes]) -> Recording:
     rec = Recording()
     keyed: dict[str, list[tuple[object, int, Event]]] = {}
     for n, raw in enumerate(lines, start=1):
@@ -189,19 +207,6 @@ def load_labels(path: str | Path) -> tuple[dict[str, bool], list[InvalidLine]]:
 
 
 # --- running -------------------------------------------------------------------------------
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC while replaying: decisions allocate many short-lived, acyclic objects,
-    and the collector's passes over the recording cost more than the decisions."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def simulate_conversation(
