@@ -375,8 +375,11 @@ def percentile(buckets: Mapping[float, float], q: float) -> float | None:
     return None
 
 
-def _buckets(counters: Mapping[str, float], name: str) -> dict[float, float]:
-    out: dict[float, float] = {}
+def _buckets(
+    counters: Mapping[str, float], name: str, bounds: tuple[float, ...]
+) -> dict[float, float]:
+    # Every bound present (empty ones too): a bucket's lower edge is the bound before it.
+    out: dict[float, float] = dict.fromkeys((*bounds, float("inf")), 0.0)
     for k, v in counters.items():
         n, _, _, extra = split(k)
         if n == name:
@@ -402,8 +405,8 @@ def group(counters: Mapping[str, float], by: str | None = None) -> dict[str, dic
 
 
 def sla_summary(counters: Mapping[str, float], target: float) -> dict[str, Any]:
-    b = _buckets(counters, "sla_seconds_bucket")
-    lat = _buckets(counters, "ticket_latency_seconds_bucket")
+    b = _buckets(counters, "sla_seconds_bucket", SLA_BUCKETS)
+    lat = _buckets(counters, "ticket_latency_seconds_bucket", LATENCY_BUCKETS)
     t = group(counters).get("all", {})
     return {
         "target_seconds": target,

@@ -3,7 +3,7 @@
 Names are ``handoff_*``; counters end in ``_total``; labels are ``intent`` and ``channel``
 on every per-conversation family, plus ``reason`` on escalation reasons and ``kind`` on
 connector failures. Rates are gauges without labels (PromQL can derive per-label rates
-from the counters); the CSAT average is a gauge by intent and channel.
+from the counters), except ``handoff_csat_score_average`` by intent and channel.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def render(summary: Mapping[str, Any]) -> str:
     for base, (family, help_text, bounds, count_name) in _HISTOGRAMS.items():
         lines += _histogram(by_name, base, family, help_text, bounds, count_name)
     for rate in _RATES:
-        family = f"handoff_{rate}"
+        # ``_ratio`` where a counter already owns the plain name.
+        family = f"handoff_{rate}_ratio" if rate in _HELP else f"handoff_{rate}"
         value = summary.get("rates", {}).get(rate)
         lines += [
             f"# HELP {family} {rate.replace('_', ' ').capitalize()} over all conversations.",
@@ -143,13 +144,15 @@ def _csat(by_name: Mapping[str, list[tuple[str, str, str, float]]]) -> list[str]
         lines.append(f"{family}_sum{labels} {_num(sums.get((i, c), 0))}")
         lines.append(f"{family}_count{labels} {_num(counts[(i, c)])}")
     lines += [
-        "# HELP handoff_csat_average Average CSAT score by intent and channel.",
-        "# TYPE handoff_csat_average gauge",
+        "# HELP handoff_csat_score_average Average CSAT score by intent and channel.",
+        "# TYPE handoff_csat_score_average gauge",
     ]
     for i, c in sorted(counts):
         if counts[(i, c)]:
             avg = sums.get((i, c), 0) / counts[(i, c)]
-            lines.append(f"handoff_csat_average{_labels({'intent': i, 'channel': c})} {_num(avg)}")
+            lines.append(
+                f"handoff_csat_score_average{_labels({'intent': i, 'channel': c})} {_num(avg)}"
+            )
     return lines
 
 
