@@ -58,7 +58,7 @@ def two_conversations() -> list[Event]:
             agent_id="x1",
             requested_fields=["order_id"],
             occurred_at=at(130),
-        ),  # fmt: skip
+        ),
         a.make("agent_message", text="Thanks", agent_id="x1", occurred_at=at(200)),
         a.csat(4),
         a.closed("resolved"),
@@ -69,7 +69,7 @@ def two_conversations() -> list[Event]:
             intent="order_status",
             confidence=0.9,
             entities={"order_id": "B2"},
-        ),  # fmt: skip
+        ),
         b.bot("answered", step="order_lookup"),
         b.closed("resolved"),
     ]
