@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _mount_rollout(sub)
     _mount_sandbox(sub)
+    _mount_adapters(sub)
     return parser
 
 
@@ -149,6 +150,12 @@ def _mount_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     r = sub.add_parser("report", help="the weekly review from a file of events")
     add_report_arguments(r)
     r.set_defaults(func=run_report)
+
+
+def _mount_adapters(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from handoff.adapters.cli import mount
+
+    mount(sub)
 
 
 def _mount_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     hubspot_token: SecretStr = SecretStr("")
     dedupe_window_minutes: int = Field(60, ge=0)
 
+    # Adapters (handoff ingest): webhook signing secrets
+    zendesk_webhook_secret: SecretStr = SecretStr("")
+    intercom_client_secret: SecretStr = SecretStr("")
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Environment first, then explicit overrides (flags); ``None`` overrides are ignored."""
