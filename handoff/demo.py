@@ -81,6 +81,37 @@ async def summarize(bootstrap: str, names: TopicNames) -> str:
     return render(t)
 
 
+def live_metrics(web_port: int, timeout: float = 20.0) -> str:
+    """The processor's ``/metrics/summary`` headline, as the dashboard shows it."""
+    deadline = time.monotonic() + timeout
+    summary: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{web_port}/metrics/summary", timeout=5)
+            summary = dict(r.json()) if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            summary = {}
+        if summary.get("cluster", {}).get("complete"):
+            break
+        time.sleep(0.2)  # polling interval until every partition answers
+    if not summary:
+        return f"{'live metrics':<26}unavailable on port {web_port}"
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v * 100:.1f}%"
+
+    r = summary["rates"]
+    csat = "-" if r["csat_average"] is None else f"{r['csat_average']:.2f}"
+    return (
+        f"{'live metrics':<26}resolution={pct(r['resolution_rate'])} "
+        f"escalation={pct(r['escalation_rate'])} "
+        f"duplicate_tickets={pct(r['duplicate_ticket_rate'])} "
+        f"crm_match={pct(r['crm_match_rate'])} agent_reask={pct(r['agent_reask_rate'])} "
+        f"csat={csat} sla_met={pct(r['sla_within_target'])} "
+        f"dead_letters={summary['totals'].get('dead_letters', 0)}"
+    )
+
+
 def sandbox_stats(base_url: str) -> dict[str, Any]:
     return dict(httpx.get(f"{base_url}/_sandbox/stats", timeout=10).json())
 
@@ -152,6 +183,7 @@ def run_demo(
             return 1
         print(f"caught up  in {took:.1f}s after the replay\n")
         print(asyncio.run(summarize(bootstrap, names)))
+        print(live_metrics(procs["processor"].web_port))
         stats = sandbox_stats(sandbox.base_url)
         print(
             f"{'sandbox':<26}tickets={stats.get('tickets')} notes={stats.get('notes')} "

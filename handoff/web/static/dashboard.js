@@ -148,7 +148,7 @@ async function refresh() {
     reasons(s.by_reason);
     const c = s.cluster || {};
     status.dataset.state = c.complete ? "ok" : "partial";
-    status.textContent = `${c.complete ? "all" : "partial:"} ${(c.partitions || []).length}/${c.expected_partitions} partitions · ${Object.keys(c.workers || {}).length} workers · ${new Date().toLocaleTimeString()}`;
+    status.textContent = `${c.complete ? "all" : "partial:"} ${(c.partitions || []).length}/${c.expected_partitions} partitions · ${Object.keys(c.workers || {}).length} worker(s) · ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     status.dataset.state = "error";
     status.textContent = `cannot load metrics: ${err.message}`;
