@@ -61,7 +61,13 @@ class CommandHandler:
         connector = await self.connector()
         if connector is None:  # HANDOFF_HELPDESK / HANDOFF_CRM = none
             return None
-        result = await connector.apply(cmd)
+        try:
+            result = await connector.apply(cmd)
+        except Exception as exc:  # a bug or an odd vendor answer must not stop the partition
+            log.exception(
+                "connector raised topic=%s partition=%d offset=%d", topic, partition, offset
+            )
+            result = self._raised(cmd, exc)
         self.handled += 1
         out_key = key or result.conversation_id.encode()
         await self.send(self.topics.connector_results, out_key, encode(result))
@@ -70,6 +76,18 @@ class CommandHandler:
             err = f"vendor call failed after {result.attempts} attempt(s): {result.error}"
             await self._dead(topic, partition, offset, key, value, err[:1000])
         return result
+
+    def _raised(self, cmd: BaseModel, exc: Exception) -> ConnectorResult:
+        """A ``failed`` result for a connector that raised instead of reporting a failure."""
+        return ConnectorResult(
+            conversation_id=getattr(cmd, "conversation_id", ""),
+            command_id=getattr(cmd, "command_id", ""),
+            kind="ticket" if self.model is TicketCommand else "crm_note",
+            status="failed",
+            attempts=1,
+            error=f"connector raised {type(exc).__name__}: {exc}"[:1000],
+            idempotency_key=getattr(cmd, "idempotency_key", None),
+        )
 
     async def _dead(
         self,

@@ -18,6 +18,28 @@ from handoff.streams.commands import DeadLetter
 from handoff.streams.events import EVENT_ADAPTER, EVENT_TYPES, Event
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+"""How deep objects and arrays may nest inside an event field.
+
+Deeper values parse (orjson allows 1024 levels) and validate (``context`` is free-form),
+but the state that keeps them cannot be written back (pydantic and orjson stop at a few
+hundred levels), so such an event would raise after it was applied, on every redelivery.
+"""
+
+
+def _too_deep(raw: dict[str, Any]) -> str | None:
+    """The first top-level field whose value nests deeper than ``MAX_DEPTH``, if any."""
+    for name, value in raw.items():
+        stack: list[tuple[Any, int]] = [(value, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                return str(name)
+            if isinstance(node, dict):
+                stack.extend((v, depth + 1) for v in node.values())
+            elif isinstance(node, list):
+                stack.extend((v, depth + 1) for v in node)
+    return None
 
 
 def _describe(err: ValidationError, event_type: str | None) -> str:
@@ -56,6 +78,9 @@ def decode_event(
         raise InvalidEvent(f"field 'value' is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidEvent(f"field 'value' must be a JSON object, got {type(raw).__name__}")
+    deep = _too_deep(raw)
+    if deep is not None:
+        raise InvalidEvent(f"field '{deep[:64]}' nests deeper than {MAX_DEPTH} levels")
     etype = raw.get("type")
     if etype is None:
         raise InvalidEvent("field 'type' is required")
