@@ -9,6 +9,8 @@ import pytest
 
 from handoff.broker import EmbeddedBroker
 from handoff.replay import replay
+from handoff.simulate import read_events, simulate
+from handoff.worker import DEFAULT_POLICY, load_policy
 from tests.integration.pipeline import Deployment, bad_lines, offline, sample_lines
 
 pytestmark = pytest.mark.integration
@@ -59,6 +61,14 @@ async def test_replay_gives_the_oracle_commands_and_dead_letters(
         # Nothing redelivered in a clean run: every command was emitted once.
         assert counts["tickets"] == counts["distinct_tickets"]
         assert counts["notes"] == counts["distinct_notes"]
+        # `handoff simulate` over the same file decides exactly as the stream did.
+        outcomes = simulate(read_events(good + bad), load_policy(DEFAULT_POLICY))
+        tickets = await dep.records(dep.names.ticket_commands)
+        streamed: dict[str, set[str]] = {}
+        for t in tickets:
+            streamed.setdefault(t["conversation_id"], set()).update(t["escalation_reasons"])
+        simulated = {o.conversation_id: set(o.reasons) for o in outcomes if o.escalated}
+        assert simulated == streamed
         dead = await dep.records(dep.names.dead_letters)
         assert len(dead) == len(bad)
         assert all("field '" in d["error"] for d in dead)
