@@ -11,6 +11,13 @@ batch short (stale state: applied ``event_id`` forgotten, a ticket id missing) a
 answer and then confirms it with one fetch per partition from the start of the last batch,
 keeping the larger of the two. On a correct broker (Apache Kafka) the fetch confirms the
 answer, so the guard costs one small fetch per recovered partition and changes nothing.
+
+``GuardedRecovery`` makes a takeover safe when a worker's local rocksdb store is *ahead*
+of the changelog (its persisted offset is past the changelog's end): Faust would stop the
+worker with ``ConsistencyError``; here the partition's local store is emptied and rebuilt
+from the changelog, which is what every other worker sees. A store gets ahead when the
+end offset is under-reported (the guard's confirming fetch gave up, or ran without it),
+and whenever a data dir outlives its broker (the embedded broker keeps topics in memory).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as AioTP
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -123,11 +132,74 @@ class GuardedTransport(faust_aiokafka.Transport):
     Consumer = GuardedConsumer
 
 
+def reset_partition(store: Any, partition: int) -> int:
+    """Empty one partition of a local store (rocksdb); return how many keys it held.
+
+    The persisted changelog offset is a key of that partition's db, so it goes too and
+    recovery reads the changelog from its start.
+    """
+    db = store._db_for_partition(partition)
+    keys = list(db.keys())
+    for key in keys:
+        del db[key]
+    index = getattr(store, "_key_index", None)
+    if index is not None:
+        index.clear()  # a cache of key -> partition; rebuilt on demand
+    return len(keys)
+
+
+class GuardedRecovery(Recovery):
+    """Recovery that rebuilds a partition whose local store is past the changelog's end."""
+
+    async def _build_offsets(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        await super()._build_offsets(consumer, tps, destination, title)
+        ahead = {tp for tp in tps if destination.get(tp) is not None and destination[tp] >= 0}
+        if not ahead:
+            return
+        highwaters = await consumer.highwaters(*ahead)
+        for tp in ahead:
+            last = (highwaters.get(tp) or 0) - 1  # Faust's offsets are "last record read"
+            if destination[tp] <= last:
+                continue
+            table: Any = self.tp_to_table[tp]
+            dropped = reset_partition(table.data, tp.partition)
+            log.warning(
+                "recovery guard: %s[%d] local store at offset %d is past the changelog's "
+                "last offset %d (%s); dropped %d local keys, rebuilding from the changelog",
+                tp.topic,
+                tp.partition,
+                destination[tp],
+                last,
+                title,
+                dropped,
+            )
+            destination[tp] = -1
+
+
+class GuardedTableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = GuardedRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 class GuardedApp(faust.App):
-    """A Faust app whose consumer transport carries the recovery guard."""
+    """A Faust app whose consumer transport and table recovery carry the guards."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("TableManager", GuardedTableManager)
+        super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:
         return GuardedTransport(self.conf.broker_consumer, self)
 
 
-__all__ = ["GuardedApp", "GuardedTransport", "fetched_highwaters"]
+__all__ = [
+    "GuardedApp",
+    "GuardedRecovery",
+    "GuardedTableManager",
+    "GuardedTransport",
+    "fetched_highwaters",
+    "reset_partition",
+]
