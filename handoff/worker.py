@@ -3,11 +3,21 @@
 The Faust CLI's default log level turns on a terminal spinner that sets the root logger to
 DEBUG (measured: about 20% of throughput), so the worker is started here with an explicit
 level and without the spinner.
+
+A worker started before its broker waits for it: Faust itself exits at once with
+``KafkaConnectionError: Unable to bootstrap`` (tested), so ``wait_for_broker`` first
+retries a TCP connection with capped exponential backoff, logging one line when the broker
+is unreachable and one when it answers. Once running, a dropped connection is Faust's and
+aiokafka's to handle: they reconnect and the group rebalances (``tests/integration/
+test_lost_broker.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,73 @@ def policy_for(settings: Settings) -> Policy:
     return load_policy(settings.policy_path or DEFAULT_POLICY)
 
 
+def broker_addresses(broker: str) -> list[tuple[str, int]]:
+    """``kafka://a:9092;kafka://b:9093`` (or comma-separated) -> ``[("a", 9092), ("b", 9093)]``."""
+    out = []
+    for part in broker.replace(";", ",").split(","):
+        hostport = part.strip().split("://", 1)[-1].rstrip("/")
+        if not hostport:
+            continue
+        host, _, port = hostport.rpartition(":")
+        out.append((host or hostport, int(port) if port.isdigit() else 9092))
+    return out
+
+
+def _reachable(addresses: list[tuple[str, int]], timeout: float) -> bool:
+    for host, port in addresses:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for_broker(
+    broker: str,
+    *,
+    max_wait: float | None = None,
+    first_delay: float = 0.5,
+    max_delay: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Block until a broker of ``broker`` accepts TCP connections; False if ``max_wait`` passed.
+
+    Logs one WARNING when the broker is first found unreachable and one INFO when it
+    answers; the attempts in between are DEBUG.
+    """
+    log = logging.getLogger(__name__)
+    addresses = broker_addresses(broker)
+    start = clock()
+    delay = first_delay
+    attempts = 0
+    while not _reachable(addresses, timeout=min(2.0, max_delay)):
+        attempts += 1
+        waited = clock() - start
+        if attempts == 1:
+            log.warning(
+                "broker unreachable broker=%s; retrying with backoff up to %.0fs",
+                broker,
+                max_delay,
+            )
+        else:
+            log.debug("broker still unreachable attempt=%d waited=%.1fs", attempts, waited)
+        if max_wait is not None and waited >= max_wait:
+            log.error("broker unreachable broker=%s; gave up after %.1fs", broker, waited)
+            return False
+        sleep(delay)
+        delay = min(max_delay, delay * 2)
+    if attempts:
+        log.info(
+            "broker reachable broker=%s after %.1fs and %d retries",
+            broker,
+            clock() - start,
+            attempts,
+        )
+    return True
+
+
 def build_app(settings: Settings, role: str) -> Any:
     if role == "processor":
         from handoff.app import create_processor_app
@@ -37,8 +114,10 @@ def build_app(settings: Settings, role: str) -> Any:
 
 
 def run_worker(settings: Settings, role: str = "processor") -> None:
-    app = build_app(settings, role)
+    app = build_app(settings, role)  # a bad policy stops us here, before any waiting
     level = settings.log_level.upper()
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    wait_for_broker(settings.broker)
     worker = faust.Worker(
         app,
         loglevel=level,
