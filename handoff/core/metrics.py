@@ -55,7 +55,6 @@ HOUR_RETENTION = 48 * HOUR
 
 # Counters that are a function of the input alone (equal in every replay of it).
 COUNTERS: tuple[str, ...] = (
-    "events",
     "duplicate_events",
     "dead_letters",
     "conversations_started",
@@ -193,7 +192,6 @@ def event_step(
         inc("duplicate_events")
         return Step(d)
     old = prev if prev is not None else ConversationState(conversation_id=new.conversation_id)
-    inc("events")
     etype = event.type
     if etype == "conversation_started" and old.started_at is None:
         inc("conversations_started")

@@ -6,16 +6,17 @@ partition on the worker that owns the input partition. So a row whose key names 
 partition (``t:3``) is owned, written and recovered exactly like the conversations of
 partition 3, whatever Kafka's partitioner would say about the key bytes. Keys:
 
-- ``t:{p}``          the partition's totals, its event-time watermark and the live window
-                     starts: ``{"c": counters, "w": watermark, "m": [...], "h": [...]}``
-- ``m:{p}:{start}``  one tumbling minute of partition ``p``: ``{"c": counters}``
-- ``h:{p}:{start}``  one tumbling hour
+- ``t:{p}``          the partition's totals, its event-time watermark, its open minute and
+                     hour, and the starts of its closed windows
+- ``m:{p}:{start}``  a closed tumbling minute of partition ``p``: ``{"c": counters}``
+- ``h:{p}:{start}``  a closed tumbling hour
 - ``sla:{conversation_id}`` a conversation waiting for its first agent reply (removed at
                      the reply); its key is per conversation, written in that
                      conversation's event context, so it is co-partitioned too.
 
-Cost: an input that moves no metric writes nothing; one that does rewrites three small
-rows (total, minute, hour), not one row per metric. Windows use event time
+Cost: an input that moves no metric writes nothing; one that does rewrites one row (the
+totals, which hold the open windows), not one row per metric; a window gets its own row
+once, when a newer one opens. Windows use event time
 (``occurred_at``), so a replay fills the same windows as the live run; connector results
 and dead letters carry no event time and land in the partition's current windows (they
 count in the totals exactly; their window is approximate). A window older than its
@@ -55,6 +56,10 @@ class MetricsTable:
     ) -> None:
         self._table = table
         self.sla_target = sla_target
+        # Decoded rows by key, with the bytes they were decoded from: a row is decoded
+        # again only when the table holds other bytes (recovered from another worker's
+        # writes, say), so the hot path pays one ``dumps`` per row and no ``loads``.
+        self._decoded: dict[bytes, tuple[bytes, dict[str, Any]]] = {}
 
     # --- writing (inside the processor's event context) ----------------------------------
 
@@ -85,6 +90,11 @@ class MetricsTable:
         self.record(partition, delta, item.occurred_at.timestamp())
 
     def record(self, partition: int, delta: m.Counters, event_time: float | None) -> None:
+        """Add ``delta`` to the partition's totals and its windows: one row write.
+
+        The open minute and hour live inside the totals row; a window gets its own row
+        when a newer one opens (or when a late input lands in an already closed one).
+        """
         if not delta:
             return
         tkey = f"t:{partition}".encode()
@@ -95,18 +105,45 @@ class MetricsTable:
             wm = total["w"] = event_time
         when = event_time if event_time is not None else wm
         if when is not None:
-            for size, prefix, field in ((m.MINUTE, "m", "m"), (m.HOUR, "h", "h")):
-                start = m.window_start(when, size)
-                if m.expired(start, size, wm):
-                    continue  # too late for a live window; it counts in the totals only
-                if start not in total[field]:
-                    total[field] = self._expire(partition, prefix, size, total[field], wm)
-                    total[field].append(start)
-                wkey = f"{prefix}:{partition}:{start}".encode()
-                row = self._load(wkey) or {"c": {}}
-                m.add_into(row["c"], delta)
-                self._table[wkey] = orjson.dumps(row)
-        self._table[tkey] = orjson.dumps(total)
+            for size, field in ((m.MINUTE, "m"), (m.HOUR, "h")):
+                self._window(partition, total, field, size, m.window_start(when, size), delta)
+        self._store(tkey, total)
+
+    def _window(
+        self,
+        partition: int,
+        total: dict[str, Any],
+        field: str,
+        size: int,
+        start: int,
+        delta: m.Counters,
+    ) -> None:
+        wm = total["w"]
+        if m.expired(start, size, wm):
+            return  # too late for a live window; it counts in the totals only
+        open_key = f"open_{field}"
+        current = total.get(open_key)
+        if current is None or current["s"] == start:
+            if current is None:
+                current = total[open_key] = {"s": start, "c": {}}
+            m.add_into(current["c"], delta)
+        elif start > current["s"]:  # a newer window opens: the open one gets its own row
+            total[field] = self._expire(partition, field, size, total[field], wm)
+            if not m.expired(current["s"], size, wm):
+                self._store(self._wkey(field, partition, current["s"]), {"c": current["c"]})
+                total[field].append(current["s"])
+            total[open_key] = {"s": start, "c": dict(delta)}
+        else:  # late input for a closed window
+            wkey = self._wkey(field, partition, start)
+            row = self._load(wkey) or {"c": {}}
+            m.add_into(row["c"], delta)
+            self._store(wkey, row)
+            if start not in total[field]:
+                total[field].append(start)
+
+    @staticmethod
+    def _wkey(field: str, partition: int, start: int) -> bytes:
+        return f"{field}:{partition}:{start}".encode()
 
     def _expire(
         self, partition: int, prefix: str, size: int, starts: list[int], wm: float
@@ -114,7 +151,9 @@ class MetricsTable:
         keep = []
         for s in starts:
             if m.expired(s, size, wm):
-                self._table.pop(f"{prefix}:{partition}:{s}".encode(), None)
+                k = self._wkey(prefix, partition, s)
+                self._table.pop(k, None)
+                self._decoded.pop(k, None)
             else:
                 keep.append(s)
         return keep
@@ -137,7 +176,24 @@ class MetricsTable:
 
     def _load(self, k: bytes) -> dict[str, Any] | None:
         raw = self._table.get(k)
+        if raw is None:
+            self._decoded.pop(k, None)
+            return None
+        cached = self._decoded.get(k)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            return cached[1]
+        row: dict[str, Any] = orjson.loads(raw)
+        return row
+
+    def _read(self, k: bytes) -> dict[str, Any] | None:
+        # Views get their own copy: the cached rows keep changing under the agent.
+        raw = self._table.get(k)
         return None if raw is None else orjson.loads(raw)
+
+    def _store(self, k: bytes, row: dict[str, Any]) -> None:
+        raw = orjson.dumps(row)
+        self._table[k] = raw
+        self._decoded[k] = (raw, row)
 
     # --- reading (web views, any context) --------------------------------------------------
 
@@ -145,24 +201,27 @@ class MetricsTable:
         """The rows of ``partitions`` (the caller passes the ones it actively owns)."""
         out: dict[str, Any] = {}
         for p in sorted(set(partitions)):
-            total = self._load(f"t:{p}".encode())
+            total = self._read(f"t:{p}".encode())
             if total is None:
                 out[str(p)] = {"total": {}, "watermark": None, "minutes": {}, "hours": {}}
                 continue
             out[str(p)] = {
                 "total": total["c"],
                 "watermark": total["w"],
-                "minutes": self._windows(p, "m", total["m"]),
-                "hours": self._windows(p, "h", total["h"]),
+                "minutes": self._windows(p, "m", total),
+                "hours": self._windows(p, "h", total),
             }
         return out
 
-    def _windows(self, p: int, prefix: str, starts: list[int]) -> dict[str, m.Counters]:
-        out = {}
-        for s in starts:
-            row = self._load(f"{prefix}:{p}:{s}".encode())
+    def _windows(self, p: int, field: str, total: dict[str, Any]) -> dict[str, m.Counters]:
+        out: dict[str, m.Counters] = {}
+        for start in total[field]:
+            row = self._read(self._wkey(field, p, start))
             if row is not None:
-                out[str(s)] = row["c"]
+                out[str(start)] = row["c"]
+        current = total.get(f"open_{field}")
+        if current is not None:
+            out[str(current["s"])] = current["c"]
         return out
 
 

@@ -17,7 +17,6 @@ from handoff.core import metrics as m
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _HELP: dict[str, str] = {
-    "events": "Input events applied.",
     "duplicate_events": "Inputs ignored because their id was already applied.",
     "dead_letters": "Inputs that could not be processed (sent to dead-letters).",
     "conversations_started": "Conversations started.",

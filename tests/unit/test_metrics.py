@@ -79,7 +79,6 @@ def test_a_hand_computed_case() -> None:
     totals, _ = run(two_conversations())
     by = m.group(totals, "intent")
     assert m.group(totals)["all"] == {
-        "events": 10,
         "conversations_started": 2,
         "conversations_classified": 2,
         "escalations": 1,

@@ -20,17 +20,9 @@ def test_rows_per_partition_and_window_sum_to_the_totals() -> None:
         table.observe(part, prev, event, d, latency=0.2)  # type: ignore[arg-type]
         states[event.conversation_id] = d.state
     table.observe(1, None, None, None)  # a dead letter
-    # Three rows per partition (total, minute, hour), plus nothing pending: A's agent replied.
-    assert sorted(k.split(b":")[0] for k in store) == [
-        b"h",
-        b"h",
-        b"m",
-        b"m",
-        b"m",
-        b"m",
-        b"t",
-        b"t",
-    ]
+    # A totals row per partition, holding the open minute and hour; conversation A's
+    # events spanned three minutes, so two closed minutes have rows of their own.
+    assert sorted(k.split(b":")[0] for k in store) == [b"m", b"m", b"t", b"t"]
     rows = table.local([0, 1])
     s = summarize_partitions(rows)
     assert s["totals"]["conversations_started"] == 2
@@ -55,3 +47,24 @@ def test_old_windows_are_deleted_when_a_new_one_opens() -> None:
     assert rows["total"] == {m.key("escalations"): 3.0}
     assert sorted(rows["minutes"]) == [str(3 * m.HOUR)]
     assert rows["hours"]["0"] == {m.key("escalations"): 2.0}
+
+
+class _Counting(dict[bytes, bytes]):
+    writes = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_one_row_write_per_input_inside_a_window() -> None:
+    store = _Counting()
+    table = MetricsTable(store)
+    delta = {m.key("escalations"): 1.0}
+    for second in range(0, 60, 5):
+        table.record(0, delta, float(second))
+    assert store.writes == 12
+    table.record(0, delta, 61.0)  # the minute rolls: its row is written once
+    assert store.writes == 14
+    table.record(0, {}, 62.0)  # nothing moved: nothing written
+    assert store.writes == 14
