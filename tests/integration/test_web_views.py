@@ -160,3 +160,27 @@ async def test_summary_from_either_worker_equals_the_offline_totals(two_workers:
         assert shown[rate] == browser.expected_text(rate, value), rate
     assert shown["dead_letters"] == str(len(bad))
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+async def test_metrics_move_with_their_partitions_when_a_worker_leaves(two_workers: Any) -> None:
+    """The rows are partition-scoped: the survivor recovers the leaver's from the changelog."""
+    dep, a, b, client = two_workers
+    good = sample_lines()
+    await replay(dep.broker.bootstrap, dep.names.events, good)
+    await dep.wait()
+    expected = offline_counters(good, load_policy(DEFAULT_POLICY))
+
+    async def summary() -> Any:
+        return (await client.get(url(a, "/metrics/summary"))).json()
+
+    def equal(s: Any) -> bool:
+        return bool(s["cluster"]["complete"]) and m.deterministic(s["counters"]) == expected
+
+    await poll("summary with two workers", summary, equal, dep.workers)
+    b.stop()
+
+    def alone(s: Any) -> bool:
+        return equal(s) and list(s["cluster"]["workers"]) == [f"http://127.0.0.1:{a.web_port}"]
+
+    got = await poll("summary after b left", summary, alone, dep.workers)
+    assert got["cluster"]["workers"][f"http://127.0.0.1:{a.web_port}"] == [0, 1, 2, 3]
