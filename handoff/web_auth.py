@@ -1,6 +1,7 @@
 """Access to a worker's web views: a bearer token, or loopback only.
 
-With ``HANDOFF_WEB_TOKEN`` set, every path but ``/health`` needs
+With ``HANDOFF_WEB_TOKEN`` set, every path but ``/health`` and the dashboard's page and
+static assets (no data in them) needs
 ``Authorization: Bearer <token>`` (compared in constant time); ``/health`` stays open for
 orchestrators' probes. Without a token the views are served only on a loopback address:
 ``install_web_auth`` refuses a non-loopback ``HANDOFF_WEB_HOST`` with a ConfigError, so a
@@ -25,7 +26,10 @@ from aiohttp import web
 from handoff.exceptions import ConfigError
 from handoff.settings import Settings
 
-OPEN_PATHS = frozenset({"/health", "/health/"})
+# Open without a token: the probe, and the dashboard's page and assets, which hold no data
+# (the page's script asks for the token and sends it as a bearer header to the data views).
+OPEN_PATHS = frozenset({"/health", "/health/", "/dashboard", "/dashboard/"})
+OPEN_PREFIXES = ("/dashboard/static/",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,7 +61,7 @@ def bearer_middleware(token: str) -> Any:
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(

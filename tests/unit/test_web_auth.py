@@ -28,6 +28,14 @@ def faust_app(s: Settings) -> faust.App:
     async def health(self: Any, request: Any) -> Any:
         return self.json({"ok": True})
 
+    @app.page("/dashboard")
+    async def dashboard(self: Any, request: Any) -> Any:
+        return self.html("<html>no data here</html>")
+
+    @app.page("/metrics/summary")
+    async def summary(self: Any, request: Any) -> Any:
+        return self.json({"escalations": 1})
+
     @app.page("/conversations/{conversation_id}")
     async def conversation(self: Any, request: Any, conversation_id: str) -> Any:
         return self.json({"conversation_id": conversation_id})
@@ -70,6 +78,14 @@ async def test_views_need_the_token(client: TestClient[Any, Any], header: str | 
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
     body = await r.text()
     assert TOKEN not in body
+
+
+async def test_dashboard_page_is_open_but_its_data_is_not(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/dashboard")
+    assert page.status == 200
+    assert (await client.get("/metrics/summary")).status == 401
+    ok = await client.get("/metrics/summary", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status == 200
 
 
 async def test_views_with_the_token(client: TestClient[Any, Any]) -> None:

@@ -134,7 +134,16 @@ function reasons(byReason) {
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const res = await fetch("/metrics/summary", { cache: "no-store" });
+    // With HANDOFF_WEB_TOKEN set, the data views want a bearer token: ask once, keep it
+    // for this tab only (sessionStorage), never in the URL where logs would keep it.
+    const token = sessionStorage.getItem("handoff-token");
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const res = await fetch("/metrics/summary", { cache: "no-store", headers });
+    if (res.status === 401) {
+      const given = window.prompt("Web token (HANDOFF_WEB_TOKEN) for the metrics views:");
+      if (given) sessionStorage.setItem("handoff-token", given);
+      throw new Error("HTTP 401: token required");
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const s = await res.json();
     cards(s);
