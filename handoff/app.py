@@ -94,7 +94,8 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
             key_type=bytes,
             value_type=bytes,
             schema=raw_schema(),
-        )
+        ),
+        sla_target=settings.sla_target_seconds,
     )
 
     async def send(topic: str, key: bytes, value: bytes) -> None:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(None, description="TOML policy; default: the shipped one")
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sla_target_seconds: float = Field(
+        900.0, gt=0, description="escalation to first agent reply; the SLA share is within it"
+    )
 
     # Web views
     web_host: str = "127.0.0.1"
