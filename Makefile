@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration schemas bench clean
+.PHONY: install demo test lint typecheck unit integration schemas bench clean chaos
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint typecheck $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m handoff.streams.schema_export schemas
+
+# Crashes, rebalances and vendor faults end to end; one line of figures (CHAOS_ARGS=--help).
+chaos: $(STAMP)
+	$(BIN)/python -m handoff.chaos $(CHAOS_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -c 'import quixstreams' 2>/dev/null || $(BIN)/pip install -q -e '.[dev,bench]'
