@@ -9,11 +9,14 @@ A worker started before its broker waits for it: Faust itself exits at once with
 retries a TCP connection with capped exponential backoff, logging one line when the broker
 is unreachable and one when it answers. Once running, a dropped connection is Faust's and
 aiokafka's to handle: they reconnect and the group rebalances (``tests/integration/
-test_lost_broker.py``).
+test_lost_broker.py``), but they log nothing at WARNING while the broker is gone, so
+``watch_broker`` asks the broker for metadata every few seconds and logs one line when it
+stops answering and one when it is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -103,6 +106,69 @@ def wait_for_broker(
     return True
 
 
+class BrokerWatch:
+    """Broker reachability as seen from a worker: state changes become one log line each.
+
+    ``probe`` returns whether the broker answered; ``misses`` failed probes in a row mean
+    "lost" (one slow answer on a busy machine is not an outage).
+    """
+
+    def __init__(self, broker: str, misses: int = 2, clock: Callable[[], float] = time.monotonic):
+        self.broker = broker
+        self.misses = misses
+        self.clock = clock
+        self.failed = 0
+        self.lost_at: float | None = None
+        self.log = logging.getLogger(__name__)
+
+    def observe(self, answered: bool) -> None:
+        if answered:
+            self.failed = 0
+            if self.lost_at is not None:
+                self.log.warning(
+                    "broker connection back broker=%s after %.1fs",
+                    self.broker,
+                    self.clock() - self.lost_at,
+                )
+                self.lost_at = None
+            return
+        self.failed += 1
+        if self.failed == self.misses and self.lost_at is None:
+            self.lost_at = self.clock()
+            self.log.warning(
+                "broker connection lost broker=%s: no metadata answer %d times in a row; "
+                "Faust keeps retrying",
+                self.broker,
+                self.misses,
+            )
+
+
+def watch_broker(app: Any, settings: Settings, interval: float = 3.0) -> BrokerWatch:
+    """Probe the broker from the worker's loop every ``interval`` seconds (a Faust timer)."""
+    from aiokafka import AIOKafkaClient
+
+    from handoff.kafka_security import kafka_security
+
+    watch = BrokerWatch(settings.broker)
+    security = kafka_security(settings).aiokafka_kwargs()
+
+    async def probe() -> None:
+        client = AIOKafkaClient(
+            bootstrap_servers=settings.bootstrap, request_timeout_ms=2000, **security
+        )
+        try:
+            await asyncio.wait_for(client.bootstrap(), 2.0)
+            answered = True
+        except Exception:  # any failure to answer counts as a miss
+            answered = False
+        finally:
+            await client.close()
+        watch.observe(answered)
+
+    app.timer(interval, name="handoff.broker_watch")(probe)
+    return watch
+
+
 def build_app(settings: Settings, role: str) -> Any:
     if role == "processor":
         from handoff.app import create_processor_app
@@ -118,6 +184,7 @@ def run_worker(settings: Settings, role: str = "processor") -> None:
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format=LOG_FORMAT)
     wait_for_broker(settings.broker)
+    watch_broker(app, settings)
     worker = faust.Worker(
         app,
         loglevel=level,
