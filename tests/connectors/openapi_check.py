@@ -19,6 +19,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+
 def _spec_path() -> Path:
     """``HANDOFF_INTERCOM_SPEC``, else ``../shared/vendor-apis/`` beside the repository."""
     if os.environ.get("HANDOFF_INTERCOM_SPEC"):
