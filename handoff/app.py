@@ -9,12 +9,14 @@ Two apps, two consumer groups, so each scales on its own:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 
+from handoff.agents.batch import BatchProcessor, Overlay
 from handoff.agents.connectors import CommandHandler
 from handoff.agents.processor import Processor
 from handoff.core.policy import Policy
@@ -27,6 +29,8 @@ from handoff.tables.metrics import MetricsTable
 from handoff.tables.recovery_guard import GuardedApp
 from handoff.web.views import WebState, register_views
 from handoff.web_auth import install_web_auth
+
+log = logging.getLogger(__name__)
 
 
 def raw_schema() -> faust.Schema:
@@ -64,6 +68,8 @@ class ProcessorApp:
     processor: Processor
     table: ConversationTable
     metrics: MetricsTable
+    batch: BatchProcessor | None = None
+    """Set in batch mode (``batch_size`` > 1); ``processor`` then reads through its overlay."""
 
 
 def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
@@ -86,32 +92,62 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
         schema=raw_schema(),
     )
     table = ConversationTable(raw_table)
-    metrics = MetricsTable(
-        app.Table(
-            METRICS_TABLE,
-            default=None,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            schema=raw_schema(),
-        ),
-        sla_target=settings.sla_target_seconds,
+    raw_metrics = app.Table(
+        METRICS_TABLE,
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        schema=raw_schema(),
     )
+    metrics = MetricsTable(raw_metrics, sla_target=settings.sla_target_seconds)
 
     async def send(topic: str, key: bytes, value: bytes) -> None:
         fut = await outputs[topic].send(key=key, value=value)
         await fut  # acknowledged by the broker before state moves on
 
-    processor = Processor(
-        table=table,
-        policy=policy,
-        topics=names,
-        send=send,
-        max_event_bytes=settings.max_event_bytes,
-    )
+    async def produce(topic: str, key: bytes, value: bytes) -> Any:
+        return await outputs[topic].send(key=key, value=value)  # the ack future
+
+    batch: BatchProcessor | None = None
+    if settings.batch_size > 1:
+        # The agent's writes go through overlays; the views read the tables themselves.
+        conv_overlay, metric_overlay = Overlay(raw_table), Overlay(raw_metrics)
+        batch_metrics = MetricsTable(metric_overlay, sla_target=settings.sla_target_seconds)
+        processor = Processor(
+            table=ConversationTable(conv_overlay),
+            policy=policy,
+            topics=names,
+            send=send,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        batch = BatchProcessor(
+            processor=processor,
+            conversations=conv_overlay,
+            metrics=batch_metrics,
+            metric_rows=metric_overlay,
+            produce=produce,
+        )
+    else:
+        processor = Processor(
+            table=table,
+            policy=policy,
+            topics=names,
+            send=send,
+            max_event_bytes=settings.max_event_bytes,
+        )
 
     @app.agent(source, name="process")
     async def process(stream: Any) -> None:
+        if batch is not None:
+            log.info(
+                "batch mode: up to %d inputs within %.3f s",
+                settings.batch_size,
+                settings.batch_within,
+            )
+            async for events in stream.take_events(settings.batch_size, settings.batch_within):
+                await batch.handle(events)
+            return
         async for event in stream.events():
             msg = event.message
             decision = await processor.handle(
@@ -136,7 +172,7 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
             partitions=settings.partitions,
         ),
     )
-    return ProcessorApp(app=app, processor=processor, table=table, metrics=metrics)
+    return ProcessorApp(app=app, processor=processor, table=table, metrics=metrics, batch=batch)
 
 
 @dataclass

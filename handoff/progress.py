@@ -84,6 +84,13 @@ async def read_all_records(
     bootstrap: str, topic: str, *, timeout: float = 30.0
 ) -> list[tuple[bytes | None, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` up to its true end, in partition then offset order."""
+    return [(k, v) for _, k, v in await read_partitioned_records(bootstrap, topic, timeout=timeout)]
+
+
+async def read_partitioned_records(
+    bootstrap: str, topic: str, *, timeout: float = 30.0
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """Every ``(partition, key, value)`` of ``topic`` up to its true end, in that order."""
     ends = await true_end_offsets(bootstrap, topic)
     want = {p: e for p, e in ends.items() if e > 0}
     out: list[tuple[int, int, bytes | None, bytes | None]] = []
@@ -114,4 +121,4 @@ async def read_all_records(
     finally:
         await consumer.stop()
     out.sort(key=lambda r: (r[0], r[1]))
-    return [(k, v) for _, _, k, v in out]
+    return [(p, k, v) for p, _, k, v in out]

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(None, description="TOML policy; default: the shipped one")
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    batch_size: int = Field(
+        1,
+        ge=1,
+        description="inputs per processor batch; 1: one at a time (see handoff.agents.batch)",
+    )
+    batch_within: float = Field(
+        0.05, gt=0, description="seconds a partial batch waits for more inputs"
+    )
     sla_target_seconds: float = Field(
         900.0, gt=0, description="escalation to first agent reply; the SLA share is within it"
     )

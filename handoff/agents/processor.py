@@ -44,6 +44,18 @@ class Counters:
     by_type: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class Step:
+    """One decided input: ``decision is None`` means it became a dead letter."""
+
+    decision: Decision | None
+    item: Event | ConnectorResult | None
+    previous: ConversationState | None
+    key: bytes | None
+    sends: list[tuple[str, bytes, bytes]]
+    """``(topic, key, value)`` records to produce, in order, before the state is written."""
+
+
 class Processor:
     def __init__(
         self,
@@ -70,6 +82,15 @@ class Processor:
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
     ) -> Decision | None:
         """Process one record; a record that cannot be processed becomes a dead letter."""
+        step = self.decide(topic, partition, offset, key, value)
+        await self.emit(step)
+        self.persist(step)
+        return step.decision
+
+    def decide(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> Step:
+        """Decide one record against the table: what to send, what state to write. No I/O."""
         self.last_input = self.last_previous = None
         try:
             if topic == self.topics.connector_results:
@@ -77,26 +98,39 @@ class Processor:
             else:
                 decision = self._apply_event(key, value)
         except InvalidEvent as exc:
-            await self._dead_letter(topic, partition, offset, key, value, str(exc))
-            return None
+            dl = self._dead_letter(topic, partition, offset, key, value, str(exc))
+            return Step(None, None, None, key, [dl])
         except Exception as exc:  # a poison event must not stop the partition
             log.exception("apply failed topic=%s partition=%d offset=%d", topic, partition, offset)
             msg = f"processing raised {type(exc).__name__}: {exc}"
-            await self._dead_letter(topic, partition, offset, key, value, msg[:1000])
-            return None
+            dl = self._dead_letter(topic, partition, offset, key, value, msg[:1000])
+            return Step(None, None, None, key, [dl])
+        item, previous = self.last_input, self.last_previous
         if decision.duplicate:
             self.counters.duplicates += 1
-            return decision
+            return Step(decision, item, previous, key, [])
         assert key is not None  # decode checked key == conversation_id
+        sends: list[tuple[str, bytes, bytes]] = []
         for cmd in decision.commands:
             if isinstance(cmd, TicketCommand):
                 self.counters.ticket_commands += 1
-                await self.send(self.topics.ticket_commands, key, encode(cmd))
+                sends.append((self.topics.ticket_commands, key, encode(cmd)))
             else:
                 self.counters.crm_commands += 1
-                await self.send(self.topics.crm_commands, key, encode(cmd))
-        self.table.put(key, decision.state)
-        return decision
+                sends.append((self.topics.crm_commands, key, encode(cmd)))
+        return Step(decision, item, previous, key, sends)
+
+    async def emit(self, step: Step) -> None:
+        """Send the step's records one by one, each acknowledged before the next."""
+        for topic, key, value in step.sends:
+            await self.send(topic, key, value)
+
+    def persist(self, step: Step) -> None:
+        """Write the step's new state (call only after its records are acknowledged)."""
+        if step.decision is None or step.decision.duplicate:
+            return
+        assert step.key is not None
+        self.table.put(step.key, step.decision.state)
 
     def _apply_event(self, key: bytes | None, value: bytes | None) -> Decision:
         event = decode_event(value, key, max_bytes=self.max_event_bytes)
@@ -123,7 +157,7 @@ class Processor:
         self.last_input, self.last_previous = result, self.table.get(cid)
         return apply_result(self.last_previous, result, self.clock(), self.policy)
 
-    async def _dead_letter(
+    def _dead_letter(
         self,
         topic: str,
         partition: int,
@@ -131,7 +165,7 @@ class Processor:
         key: bytes | None,
         value: bytes | None,
         error: str,
-    ) -> None:
+    ) -> tuple[str, bytes, bytes]:
         self.counters.dead_letters += 1
         log.warning(
             "dead letter topic=%s partition=%d offset=%d error=%s", topic, partition, offset, error
@@ -145,7 +179,7 @@ class Processor:
             error=error,
             now=self.clock(),
         )
-        await self.send(self.topics.dead_letters, key or b"", encode(dl))
+        return (self.topics.dead_letters, key or b"", encode(dl))
 
 
-__all__ = ["CrmNoteCommand", "Processor", "TicketCommand"]
+__all__ = ["CrmNoteCommand", "Processor", "Step", "TicketCommand"]

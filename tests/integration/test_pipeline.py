@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from handoff.broker import EmbeddedBroker
+from handoff.progress import read_partitioned_records
 from handoff.replay import replay
 from handoff.simulate import read_events, simulate
 from handoff.worker import DEFAULT_POLICY, load_policy
 from tests.integration.pipeline import Deployment, bad_lines, offline, sample_lines
 
 pytestmark = pytest.mark.integration
+
+# HANDOFF_BATCH_SIZE: 1 is the per-event path, 100 the batch mode (handoff.agents.batch).
+batch_sizes = pytest.mark.parametrize("batch_size", ["1", "100"])
 
 
 def _ids(records: list[dict]) -> list[str]:
@@ -46,11 +50,30 @@ async def _check_against_oracle(dep: Deployment, good: list[bytes]) -> dict[str,
     }
 
 
+async def _check_changelog_partitions(dep: Deployment) -> None:
+    """Every table record sits in the changelog partition of the input it came from."""
+    inputs = await read_partitioned_records(dep.broker.bootstrap, dep.names.events)
+    home = {k: p for p, k, _ in inputs if k is not None}
+    convs = await read_partitioned_records(
+        dep.broker.bootstrap, f"{dep.app_id}-conversations-changelog"
+    )
+    assert convs
+    assert all(p == home[k] for p, k, _ in convs if k is not None)
+    rows = await read_partitioned_records(dep.broker.bootstrap, f"{dep.app_id}-metrics-changelog")
+    assert rows
+    for p, k, _ in rows:
+        assert k is not None
+        text = k.decode()
+        want = home[text[4:].encode()] if text.startswith("sla:") else int(text.split(":")[1])
+        assert p == want, text
+
+
+@batch_sizes
 async def test_replay_gives_the_oracle_commands_and_dead_letters(
-    broker: EmbeddedBroker, tmp_path: Path, unique_name: Callable[[str], str]
+    broker: EmbeddedBroker, tmp_path: Path, unique_name: Callable[[str], str], batch_size: str
 ) -> None:
     dep = await Deployment.create(
-        broker, unique_name("pipe"), tmp_path, helpdesk="none", crm="none"
+        broker, unique_name("pipe"), tmp_path, helpdesk="none", crm="none", batch_size=batch_size
     )
     try:
         dep.start_worker()
@@ -73,12 +96,14 @@ async def test_replay_gives_the_oracle_commands_and_dead_letters(
         assert len(dead) == len(bad)
         assert all("field '" in d["error"] for d in dead)
         assert {d["source_topic"] for d in dead} == {dep.names.events}
+        await _check_changelog_partitions(dep)
     finally:
         dep.stop_all()
 
 
+@batch_sizes
 async def test_restart_mid_replay_recovers_state_from_the_changelog(
-    broker: EmbeddedBroker, tmp_path: Path, unique_name: Callable[[str], str]
+    broker: EmbeddedBroker, tmp_path: Path, unique_name: Callable[[str], str], batch_size: str
 ) -> None:
     """A second worker with an empty data dir rebuilds the table from the changelog.
 
@@ -87,7 +112,12 @@ async def test_restart_mid_replay_recovers_state_from_the_changelog(
     decided on stale state: missed event ids, a second ticket create, wrong reopen.
     """
     dep = await Deployment.create(
-        broker, unique_name("restart"), tmp_path, helpdesk="none", crm="none"
+        broker,
+        unique_name("restart"),
+        tmp_path,
+        helpdesk="none",
+        crm="none",
+        batch_size=batch_size,
     )
     try:
         good = sample_lines()
@@ -102,5 +132,6 @@ async def test_restart_mid_replay_recovers_state_from_the_changelog(
         counts = await _check_against_oracle(dep, good)
         assert counts["tickets"] == counts["distinct_tickets"]
         assert counts["notes"] == counts["distinct_notes"]
+        await _check_changelog_partitions(dep)
     finally:
         dep.stop_all()
