@@ -344,6 +344,7 @@ async def verify(
     for value in latest.values():
         applied.update(orjson.loads(value).get("applied_ids", []))
 
+    lost_at = await _lost_positions(bootstrap, names.events, set(applied), want)
     dead = [orjson.loads(v) for v in await read_all(bootstrap, names.dead_letters)]
     from_events = {
         (d["partition"], d["offset"]): base64.b64decode(d["value"])
@@ -357,6 +358,8 @@ async def verify(
     faults = stats.get("faults") or {}
     missing_tickets = {c for c in want.ticket_convs if per_conv_tickets[c] == 0 and c not in merged}
     missing_notes = {c for c in want.note_convs if per_conv_notes[c] == 0}
+    if lost_at:
+        print(f"chaos: lost events at (partition: offsets): {lost_at}", file=sys.stderr)
     return {
         "conversations": len({c for c in per_conv_tickets} | want.ticket_convs | want.note_convs),
         "events": len(lines),
@@ -379,6 +382,45 @@ async def verify(
         "faults_429": faults.get("rate_limit", 0),
         "lost_responses": faults.get("lost_response", 0),
     }
+
+
+async def _lost_positions(
+    bootstrap: str, topic: str, applied: set[str], want: Oracle
+) -> dict[int, list[tuple[int, int]]]:
+    """Where the valid events that were never applied sit: partition -> offset ranges."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    ends = await true_end_offsets(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    missing: dict[int, list[int]] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p, e in ends.items() if e > 0]
+        consumer.assign(tps)
+        pos = {tp.partition: 0 for tp in tps}
+        while any(pos[p] < ends[p] for p in pos):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for rec in records:
+                    pos[tp.partition] = rec.offset + 1
+                    try:
+                        eid = orjson.loads(rec.value or b"{}").get("event_id")
+                    except (orjson.JSONDecodeError, AttributeError):
+                        continue
+                    if eid in want.valid_ids and eid not in applied:
+                        missing.setdefault(tp.partition, []).append(rec.offset)
+    finally:
+        await consumer.stop()
+    out: dict[int, list[tuple[int, int]]] = {}
+    for part, offsets in missing.items():
+        ranges: list[tuple[int, int]] = []
+        for off in sorted(offsets):
+            if ranges and off == ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], off)
+            else:
+                ranges.append((off, off))
+        out[part] = ranges
+    return out
 
 
 async def run_chaos(cfg: ChaosConfig, log: Callable[[str], None] = print) -> Figures:
