@@ -132,6 +132,19 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         if streams:
             self._resume_after_seek = (self._resume_after_seek or set()) | streams
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # Faust treats an offset jump as a gap that counts as processed at the next commit
+        # (meant for compacted topics and transaction markers). On our plain topics a jump
+        # means records the stream never saw; say so, since they are committed unprocessed.
+        log.warning(
+            "offset gap %s[%d] %d..%d: Faust will commit these as processed",
+            tp.topic,
+            tp.partition,
+            offset_from,
+            offset_to - 1,
+        )
+        await super()._add_gap(tp, offset_from, offset_to)
+
     async def perform_seek(self) -> None:
         await super().perform_seek()
         pending, self._resume_after_seek = self._resume_after_seek, None
