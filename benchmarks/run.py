@@ -184,6 +184,7 @@ class Bench:
             helpdesk="none",
             crm="none",
             store="rocksdb://",
+            **({} if self.args.batch_size is None else {"batch_size": str(self.args.batch_size)}),
         )
         return WorkerProcess("processor", env, self.workdir / f"{name}.log").start()
 
@@ -432,6 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--recovery-conversations", type=int, default=None,
                    help="default: min(100000, events // 2); 0 skips recovery")  # fmt: skip
     p.add_argument("--latency-seconds", type=float, default=15.0)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="HANDOFF_BATCH_SIZE of handoff workers; default: the setting")  # fmt: skip
     p.add_argument("--no-latency", action="store_true")
     p.add_argument("--no-write", action="store_true", help="print only; no results files")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs)")

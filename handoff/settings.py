@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     batch_size: int = Field(
-        1,
+        100,
         ge=1,
-        description="inputs per processor batch; 1: one at a time (see handoff.agents.batch)",
+        description="inputs per processor batch (handoff.agents.batch); 1: one at a time",
     )
     batch_within: float = Field(
         0.05, gt=0, description="seconds a partial batch waits for more inputs"

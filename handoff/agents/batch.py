@@ -1,4 +1,4 @@
-"""Batch mode of the processor (``HANDOFF_BATCH_SIZE`` > 1): the same guarantees, fewer waits.
+"""Batch mode of the processor (``HANDOFF_BATCH_SIZE``, default 100; 1 is the per-event path).
 
 The per-event path (``Processor.handle``) sends each command, waits for its acknowledgement
 and then writes the state. A batch (Faust's ``stream.take_events(n, within)``) does the same
@@ -22,6 +22,13 @@ agent body is done with it (after step 3), so a crash before then redelivers the
 batch; its inputs are decided again on the state before the batch, giving the same
 command ids and idempotency keys (the connectors deduplicate them), and an input the
 table already holds is a duplicate (``applied_ids``), not applied twice.
+
+Not covered, as in the per-event path: an exception or cancellation *inside* the agent
+(a failed send, a rebalance) ends the ``async for``; Faust then closes the generator,
+whose ``finally`` acknowledges the buffered events though their state was not written
+(the overlay is discarded). The per-event path has the same window for its one event; a
+batch widens it to the batch. A rebalance seeks to the committed offsets, so the inputs
+are decided again unless a commit of those late acks lands first.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ def processor_app(tmp_path: Path):  # type: ignore[no-untyped-def]
         store="memory://",
         data_dir=tmp_path,
         web_enabled=False,
+        batch_size=1,  # the per-event path; batch mode: tests/agents/test_batch.py
     )
     return create_processor_app(settings, load_policy(DEFAULT_POLICY))
 

@@ -24,14 +24,22 @@ from tests.integration.pipeline import Deployment, offline
 pytestmark = pytest.mark.integration
 
 
+# (HANDOFF_BATCH_SIZE, conversations): batch mode is faster, so it gets more input to be
+# stopped in the middle of (the first commit must come before the end).
+@pytest.mark.parametrize(("batch_size", "conversations"), [("1", 400), ("100", 3000)])
 async def test_sigterm_mid_stream_then_a_new_worker_redelivers_no_command(
-    broker: EmbeddedBroker, tmp_path: Path, unique_name: Callable[[str], str]
+    broker: EmbeddedBroker,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    batch_size: str,
+    conversations: int,
 ) -> None:
     dep = await Deployment.create(
-        broker, unique_name("term"), tmp_path, helpdesk="none", crm="none"
+        broker, unique_name("term"), tmp_path, helpdesk="none", crm="none", batch_size=batch_size
     )
     try:
-        good = input_lines(400, seed=5, bad_input=False)  # ~2300 events: seconds of work
+        # ~5.8 events a conversation: seconds of work
+        good = input_lines(conversations, seed=5, bad_input=False)
         first = dep.start_worker(data_dir="data-a")
         await replay(broker.bootstrap, dep.names.events, good)
         topics = [dep.names.events, dep.names.connector_results]
