@@ -50,8 +50,12 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(None, description="TOML policy; default: the shipped one")
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Default 1 (one input at a time). Batch mode doubles throughput (benchmarks/RESULTS.md)
+    # but a failed send or a rebalance in the middle of a batch lets Faust acknowledge
+    # inputs whose state was not written (see handoff/agents/batch.py); until that is
+    # closed, batching is opt-in.
     batch_size: int = Field(
-        100,
+        1,
         ge=1,
         description="inputs per processor batch (handoff.agents.batch); 1: one at a time",
     )
