@@ -22,6 +22,7 @@ and whenever a data dir outlives its broker (the embedded broker keeps topics in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -34,6 +35,7 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode import Service
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ class GuardedConsumer(faust_aiokafka.Consumer):
        never reaching zero). Here the resume waits until the seek is done.
     3. Offset jumps on stream partitions are fetched again, never committed unprocessed
        (see ``getmany``).
+    4. A commit stalled behind offsets that never reached the stream fetches them again
+       (see ``_new_offset``).
     """
 
     _resume_after_seek: set[TP] | None = None
@@ -126,6 +130,9 @@ class GuardedConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._jumps = {}
+        self._reseeking: set[TP] = set()
+        self._idle: dict[TP, int] = {}
+        self._reseeks: set[asyncio.Future[None]] = set()
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return GuardedConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -180,6 +187,85 @@ class GuardedConsumer(faust_aiokafka.Consumer):
                     message.offset - 1,
                 )
             yield tp, message
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next commit offset, plus a way out of a stalled commit.
+
+        Faust commits nothing for a partition whose lowest acknowledged offset is more
+        than one past the committed offset: it waits for the offsets in between, which
+        were never delivered to the stream (seen after a restart with a backlog: every
+        event processed, the commit stuck at the old offset forever). When that happens
+        the partition is fetched again from the committed offset: the missing records are
+        processed, the rest are duplicates that the processor ignores by ``event_id``,
+        and the commit moves on.
+        """
+        offset: int | None = super()._new_offset(tp)
+        if offset is None and not self._is_changelog_tp(tp):
+            acked = self._acked[tp]
+            committed = self._committed_offset[tp]
+            stalled = acked and committed is not None and min(acked) - committed > 1
+            if stalled and committed is not None and tp not in self._reseeking:
+                self._reseeking.add(tp)
+                log.warning(
+                    "commit stalled %s[%d]: offsets %d..%d never reached the stream; "
+                    "fetching again from %d",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                    min(acked) - 1,
+                    committed,
+                )
+                fut = asyncio.ensure_future(self._reseek(tp, committed))
+                self._reseeks.add(fut)  # keep a reference until it is done
+                fut.add_done_callback(self._reseeks.discard)
+        return offset
+
+    @Service.timer(5.0)
+    async def _unstick(self) -> None:
+        """Fetch again a stream partition whose backlog never reaches the stream.
+
+        Seen after a restart with a backlog: records fetched while a partition was not yet
+        active in Faust are dropped by Faust's fetch loop, but the fetch position has moved
+        past them, so the partition delivers nothing and commits nothing, forever. A
+        partition that has records past its committed offset, delivered none and
+        acknowledged none on two checks in a row (5 s apart) is sought back to its
+        committed offset.
+        """
+        if not self.flow_active:
+            return  # recovery or a rebalance in progress
+        for tp in list(self._active_partitions or ()):
+            committed = self._committed_offset.get(tp)
+            highwater = self.highwater(tp)
+            read = self._read_offset.get(tp)
+            stuck = (
+                not self._is_changelog_tp(tp)
+                and committed is not None
+                and highwater is not None
+                and highwater > committed
+                and not self._acked.get(tp)
+                and (read is None or read <= committed)
+            )
+            if not stuck or committed is None:
+                self._idle.pop(tp, None)
+            elif self._idle.get(tp) != committed:
+                self._idle[tp] = committed
+            elif tp not in self._reseeking:
+                del self._idle[tp]
+                self._reseeking.add(tp)
+                log.warning(
+                    "partition %s[%d] delivers nothing from %d (end %d); fetching again",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                    highwater,
+                )
+                await self._reseek(tp, committed)
+
+    async def _reseek(self, tp: TP, offset: int) -> None:
+        try:
+            await self.seek(tp, offset)
+        finally:
+            self._reseeking.discard(tp)
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
