@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from handoff.streams.codec import dead_letter, encode
+from handoff.streams.codec import dead_letter_message, encode
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand, TicketCommand
 from handoff.streams.topics import TopicNames
 
@@ -98,16 +98,15 @@ class CommandHandler:
         value: bytes | None,
         error: str,
     ) -> None:
-        log.warning(
-            "dead letter topic=%s partition=%d offset=%d error=%s", topic, partition, offset, error
+        await self.send(
+            *dead_letter_message(
+                self.topics.dead_letters,
+                source_topic=topic,
+                partition=partition,
+                offset=offset,
+                key=key,
+                value=value,
+                error=error,
+                now=datetime.now(UTC),
+            )
         )
-        dl = dead_letter(
-            source_topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            value=value,
-            error=error,
-            now=datetime.now(UTC),
-        )
-        await self.send(self.topics.dead_letters, key or b"", encode(dl))

@@ -19,7 +19,7 @@ from handoff.core.decide import Decision, apply_event, apply_result
 from handoff.core.policy import Policy
 from handoff.core.state import ConversationState
 from handoff.exceptions import InvalidEvent
-from handoff.streams.codec import dead_letter, decode_event, encode
+from handoff.streams.codec import dead_letter_message, decode_event, encode
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand, TicketCommand
 from handoff.streams.events import Event
 from handoff.streams.topics import TopicNames
@@ -167,10 +167,8 @@ class Processor:
         error: str,
     ) -> tuple[str, bytes, bytes]:
         self.counters.dead_letters += 1
-        log.warning(
-            "dead letter topic=%s partition=%d offset=%d error=%s", topic, partition, offset, error
-        )
-        dl = dead_letter(
+        return dead_letter_message(
+            self.topics.dead_letters,
             source_topic=topic,
             partition=partition,
             offset=offset,
@@ -179,7 +177,6 @@ class Processor:
             error=error,
             now=self.clock(),
         )
-        return (self.topics.dead_letters, key or b"", encode(dl))
 
 
 __all__ = ["CrmNoteCommand", "Processor", "Step", "TicketCommand"]

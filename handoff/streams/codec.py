@@ -7,6 +7,7 @@ field and the problem; ``dead_letter`` wraps the original bytes (base64) with th
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 from handoff.exceptions import InvalidEvent
 from handoff.streams.commands import DeadLetter
 from handoff.streams.events import EVENT_ADAPTER, EVENT_TYPES, Event
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -128,3 +131,34 @@ def dead_letter(
         error=error,
         failed_at=when,
     )
+
+
+def dead_letter_message(
+    dead_letters_topic: str,
+    *,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error: str,
+    now: datetime,
+) -> tuple[str, bytes, bytes]:
+    """``(topic, key, value)`` of the dead letter for one record, logged once (no body)."""
+    log.warning(
+        "dead letter topic=%s partition=%d offset=%d error=%s",
+        source_topic,
+        partition,
+        offset,
+        error,
+    )
+    dl = dead_letter(
+        source_topic=source_topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
+        error=error,
+        now=now,
+    )
+    return (dead_letters_topic, key or b"", encode(dl))
