@@ -281,3 +281,47 @@ class VendorHttp:
         done = await self.with_retries(send)
         reply: Reply = done.value
         return reply
+
+
+class VendorConnector:
+    """What every connector shares: its ``VendorHttp`` seam and closing a client it owns.
+
+    Subclasses pass their vendor's auth headers and the secrets to scrub; ``sleep``,
+    ``clock`` and ``random`` are test hooks (``None`` keeps the real ones).
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        vendor: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        secrets: Iterable[str],
+        timeout: float,
+        retry: RetryPolicy | None,
+        rate_limit: RateLimit | None,
+        sleep: Sleep | None,
+        clock: Clock | None,
+        random: Callable[[], float] | None,
+        owns_client: bool,
+    ) -> None:
+        hooks: dict[str, Any] = {
+            k: v for k, v in (("sleep", sleep), ("clock", clock), ("random", random)) if v
+        }
+        self.http = VendorHttp(
+            client,
+            vendor=vendor,
+            base_url=base_url,
+            headers={"Accept": "application/json", **headers},
+            secrets=secrets,
+            retry=retry,
+            rate_limit=rate_limit,
+            timeout=timeout,
+            **hooks,
+        )
+        self._owns_client = owns_client
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.http.client.aclose()

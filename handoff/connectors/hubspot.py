@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from handoff.connectors.config import HubSpotConfig, RateLimit, RetryPolicy
-from handoff.connectors.http import Reply, Sleep, VendorHttp, attempts_of
+from handoff.connectors.http import Reply, Sleep, VendorConnector, attempts_of
 from handoff.connectors.zendesk import normalize_email
 from handoff.exceptions import ConnectorError, PermanentError
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand
@@ -89,7 +89,7 @@ def build_body(cmd: CrmNoteCommand, limit: int) -> str:
     return f"{head[:cut].rstrip()}{ELLIPSIS}\n\n{trailer}"
 
 
-class HubSpotConnector:
+class HubSpotConnector(VendorConnector):
     """Applies CrmNoteCommands to HubSpot notes; ``apply`` never raises for vendor errors."""
 
     def __init__(
@@ -107,29 +107,24 @@ class HubSpotConnector:
     ) -> None:
         self.config = config
         token = config.token.get_secret_value()
-        extra: dict[str, Any] = {
-            k: v for k, v in (("sleep", sleep), ("clock", clock), ("random", random)) if v
-        }
-        self.http = VendorHttp(
+        super().__init__(
             client,
             vendor="hubspot",
             base_url=config.base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers={"Authorization": f"Bearer {token}"},
             secrets=(token,),
+            timeout=config.timeout,
             retry=retry,
             rate_limit=rate_limit,
-            timeout=config.timeout,
-            **extra,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            owns_client=owns_client,
         )
         self._now = now
-        self._owns_client = owns_client
         self._association: dict[str, Any] | None = None
         # conversation id -> note id for notes this process wrote or found; see module doc.
         self._known: OrderedDict[str, str] = OrderedDict()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.http.client.aclose()
 
     async def apply(self, cmd: CrmNoteCommand) -> ConnectorResult:
         """Create or patch the conversation's note; failures become ``failed`` results."""

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from handoff.connectors.config import IntercomConfig, RateLimit, RetryPolicy
-from handoff.connectors.http import Reply, Sleep, VendorHttp, attempts_of
+from handoff.connectors.http import Reply, Sleep, VendorConnector, attempts_of
 from handoff.connectors.zendesk import marker
 from handoff.exceptions import ConnectorError, PermanentError
 from handoff.streams.commands import ConnectorResult, TicketCommand
@@ -52,7 +52,7 @@ def note_html(text: str, command_id: str) -> str:
     return "<p>" + "<br>".join(lines) + f"</p><p>{html.escape(marker(command_id))}</p>"
 
 
-class IntercomConnector:
+class IntercomConnector(VendorConnector):
     """Applies TicketCommands to Intercom conversations; ``apply`` never raises for vendor
     errors."""
 
@@ -70,29 +70,20 @@ class IntercomConnector:
     ) -> None:
         self.config = config
         token = config.token.get_secret_value()
-        extra: dict[str, Any] = {
-            k: v for k, v in (("sleep", sleep), ("clock", clock), ("random", random)) if v
-        }
-        self.http = VendorHttp(
+        super().__init__(
             client,
             vendor="intercom",
             base_url=config.base_url,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Intercom-Version": config.version,
-                "Accept": "application/json",
-            },
+            headers={"Authorization": f"Bearer {token}", "Intercom-Version": config.version},
             secrets=(token,),
+            timeout=config.timeout,
             retry=retry,
             rate_limit=rate_limit,
-            timeout=config.timeout,
-            **extra,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            owns_client=owns_client,
         )
-        self._owns_client = owns_client
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.http.client.aclose()
 
     @staticmethod
     def conversation_ref(cmd: TicketCommand) -> str:

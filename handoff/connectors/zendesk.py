@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from handoff.connectors.config import RateLimit, RetryPolicy, ZendeskConfig
-from handoff.connectors.http import Reply, Sleep, VendorHttp, attempts_of
+from handoff.connectors.http import Reply, Sleep, VendorConnector, attempts_of
 from handoff.exceptions import ConnectorError, PermanentError
 from handoff.streams.commands import ConnectorResult, TicketCommand
 
@@ -71,7 +71,7 @@ def _same(a: Any, b: Any) -> bool:
     return a not in (None, "") and b not in (None, "") and str(a) == str(b)
 
 
-class ZendeskConnector:
+class ZendeskConnector(VendorConnector):
     """Applies TicketCommands to Zendesk; ``apply`` never raises for vendor failures."""
 
     def __init__(
@@ -90,26 +90,21 @@ class ZendeskConnector:
         self.config = config
         token = config.api_token.get_secret_value()
         basic = base64.b64encode(f"{config.email}/token:{token}".encode()).decode()
-        extra: dict[str, Any] = {
-            k: v for k, v in (("sleep", sleep), ("clock", clock), ("random", random)) if v
-        }
-        self.http = VendorHttp(
+        super().__init__(
             client,
             vendor="zendesk",
             base_url=config.base_url,
-            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+            headers={"Authorization": f"Basic {basic}"},
             secrets=(token, basic),
+            timeout=config.timeout,
             retry=retry,
             rate_limit=rate_limit,
-            timeout=config.timeout,
-            **extra,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            owns_client=owns_client,
         )
         self._now = now
-        self._owns_client = owns_client
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.http.client.aclose()
 
     # ---- public API ----------------------------------------------------------------
 
