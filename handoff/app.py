@@ -18,6 +18,7 @@ import faust
 
 from handoff.agents.batch import BatchProcessor, Overlay
 from handoff.agents.connectors import CommandHandler
+from handoff.agents.lanes import run_lanes
 from handoff.agents.processor import Processor
 from handoff.core.policy import Policy
 from handoff.kafka_security import kafka_security
@@ -50,6 +51,7 @@ def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any
         "topic_replication_factor": settings.replication_factor,
         "broker_session_timeout": settings.broker_session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.broker_session_timeout / 3),
+        "broker_commit_interval": settings.commit_interval,
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": settings.web_enabled,
         "web_host": settings.web_host,
@@ -208,6 +210,7 @@ def connector_configs(settings: Settings) -> dict[str, Any]:
 
 
 def create_connector_app(settings: Settings) -> ConnectorApp:
+    from handoff.connectors.config import RetryPolicy
     from handoff.connectors.dispatch import build_note_connector, build_ticket_connector
 
     app_id = f"{settings.app_id}-connectors"
@@ -219,6 +222,7 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
         for name in (names.connector_results, names.dead_letters)
     }
     configs = connector_configs(settings)
+    retry = RetryPolicy(max_attempts=settings.connector_max_attempts)
     built: dict[str, Any] = {}
 
     async def send(topic: str, key: bytes, value: bytes) -> None:
@@ -233,13 +237,17 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
                 zendesk=configs.get("zendesk"),
                 intercom=configs.get("intercom"),
                 sandbox_url=settings.sandbox_url,
+                retry=retry,
             )
         return built["tickets"]
 
     async def note_connector() -> Any:
         if "notes" not in built:
             built["notes"] = build_note_connector(
-                settings.crm, hubspot=configs.get("hubspot"), sandbox_url=settings.sandbox_url
+                settings.crm,
+                hubspot=configs.get("hubspot"),
+                sandbox_url=settings.sandbox_url,
+                retry=retry,
             )
         return built["notes"]
 
@@ -251,10 +259,23 @@ def create_connector_app(settings: Settings) -> ConnectorApp:
     def agent_for(topic_name: str, handler: CommandHandler, name: str) -> None:
         channel = app.topic(topic_name, partitions=settings.partitions, schema=raw_schema())
 
+        async def handle(event: Any) -> None:
+            msg = event.message
+            await handler.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+
         async def run(stream: Any) -> None:
-            async for event in stream.events():
-                msg = event.message
-                await handler.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+            if settings.connector_concurrency == 1:
+                async for event in stream.events():
+                    await handle(event)
+                return
+            # A batch is acknowledged after its last lane finished (Faust's take_events).
+            async for events in stream.take_events(settings.connector_batch, 0.05):
+                await run_lanes(
+                    events,
+                    lambda e: e.message.key,
+                    handle,
+                    limit=settings.connector_concurrency,
+                )
 
         app.agent(channel, name=name)(run)
 

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     broker_session_timeout: float = Field(
         6.0, description="seconds; the embedded Tansu broker holds JoinGroup for half of it"
     )
+    commit_interval: float = Field(
+        2.8, gt=0, description="seconds between offset commits (Faust broker_commit_interval)"
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing_guarantee; exactly_once needs real Kafka"
     )
@@ -89,6 +92,17 @@ class Settings(BaseSettings):
     hubspot_url: str = "https://api.hubapi.com"
     hubspot_token: SecretStr = SecretStr("")
     dedupe_window_minutes: int = Field(60, ge=0)
+    # Commands in flight per connector agent: different conversations run concurrently,
+    # one conversation's commands one after another (handoff.agents.lanes); 1: serial.
+    connector_concurrency: int = Field(
+        16, ge=1, description="conversations whose commands run at once, per connector agent"
+    )
+    connector_max_attempts: int = Field(
+        5, ge=1, description="tries per vendor call (the first included) before a command fails"
+    )
+    connector_batch: int = Field(
+        64, ge=1, description="commands taken from the stream per connector batch"
+    )
 
     # Adapters (handoff ingest): webhook signing secrets
     zendesk_webhook_secret: SecretStr = SecretStr("")

@@ -34,8 +34,16 @@ async def test_sigterm_mid_stream_then_a_new_worker_redelivers_no_command(
     batch_size: str,
     conversations: int,
 ) -> None:
+    # Commits every 0.5 s (the default is 2.8 s), so the first commit comes well before the
+    # end of the input even on a fast machine, and the stop lands mid-stream.
     dep = await Deployment.create(
-        broker, unique_name("term"), tmp_path, helpdesk="none", crm="none", batch_size=batch_size
+        broker,
+        unique_name("term"),
+        tmp_path,
+        helpdesk="none",
+        crm="none",
+        batch_size=batch_size,
+        commit_interval="0.5",
     )
     try:
         # ~5.8 events a conversation: seconds of work
