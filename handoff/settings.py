@@ -54,9 +54,8 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Default 1 (one input at a time). Batch mode doubles throughput (benchmarks/RESULTS.md)
-    # but a failed send or a rebalance in the middle of a batch lets Faust acknowledge
-    # inputs whose state was not written (see handoff/agents/batch.py); until that is
-    # closed, batching is opt-in.
+    # and is as safe (failed sends are retried in place, handoff/agents/retry.py), but a
+    # partial batch waits batch_within for more inputs: latency at low rates. Opt-in.
     batch_size: int = Field(
         1,
         ge=1,

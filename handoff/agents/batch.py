@@ -23,12 +23,12 @@ batch; its inputs are decided again on the state before the batch, giving the sa
 command ids and idempotency keys (the connectors deduplicate them), and an input the
 table already holds is a duplicate (``applied_ids``), not applied twice.
 
-Not covered, as in the per-event path: an exception or cancellation *inside* the agent
-(a failed send, a rebalance) ends the ``async for``; Faust then closes the generator,
-whose ``finally`` acknowledges the buffered events though their state was not written
-(the overlay is discarded). The per-event path has the same window for its one event; a
-batch widens it to the batch. A rebalance seeks to the committed offsets, so the inputs
-are decided again unless a commit of those late acks lands first.
+A failed send never leaves the agent: the batch's records are produced again, with
+backoff, until all are acknowledged (:mod:`handoff.agents.retry`); the overlay waits
+meanwhile. If an exception left the ``async for``, Faust would close the generator, whose
+``finally`` acknowledges the buffered events though their state was never written. A
+worker that stops (SIGTERM, a rebalance) waits for the batch in hand: Faust drains the
+stream before it commits and revokes.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from handoff.agents.processor import Processor, Step
+from handoff.agents.retry import until_sent
 from handoff.core.decide import Decision
 from handoff.tables.metrics import MetricsTable
 
@@ -164,8 +165,14 @@ class BatchProcessor:
                 )
                 self.processor.persist(step)  # into the overlay: later inputs see it
                 steps.append((event, step))
-            acks = [await self.produce(*rec) for _, step in steps for rec in step.sends]
-            await asyncio.gather(*acks)  # every record acknowledged before any state moves
+            records = [rec for _, step in steps for rec in step.sends]
+            if records:  # every record acknowledged before any state moves
+                first = events[0].message
+                await until_sent(
+                    lambda: self._produce_all(records),
+                    what=f"batch of {len(events)} from {first.topic}[{first.partition}]"
+                    f"@{first.offset}",
+                )
             now = time.time()
             for event, step in steps:
                 msg = event.message
@@ -183,6 +190,13 @@ class BatchProcessor:
         self.metric_rows.flush()
         self.batches += 1
         return [step.decision for _, step in steps]
+
+    async def _produce_all(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        """Hand every record to the producer in order, then wait for all the acks."""
+        acks = [await self.produce(*rec) for rec in records]
+        for outcome in await asyncio.gather(*acks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 __all__ = ["BatchProcessor", "Overlay", "Produce", "event_context"]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from handoff.agents.retry import until_sent
 from handoff.core.decide import Decision, apply_event, apply_result
 from handoff.core.policy import Policy
 from handoff.core.state import ConversationState
@@ -83,7 +84,8 @@ class Processor:
     ) -> Decision | None:
         """Process one record; a record that cannot be processed becomes a dead letter."""
         step = self.decide(topic, partition, offset, key, value)
-        await self.emit(step)
+        if step.sends:  # the same records again until acknowledged (handoff.agents.retry)
+            await until_sent(lambda: self.emit(step), what=f"{topic}[{partition}]@{offset}")
         self.persist(step)
         return step.decision
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from faust.streams import current_event
 
 from handoff.agents.batch import BatchProcessor, Overlay
@@ -187,19 +186,36 @@ async def test_all_records_are_acknowledged_before_any_state_is_written() -> Non
     assert all(x.startswith("send:") for x in h.log[:first_ack])  # sent together, then acks
 
 
-async def test_a_failed_send_writes_no_state() -> None:
+async def test_a_failed_send_is_retried_in_place_and_state_waits_for_it() -> None:
     h = Harness()
+    fails = 2
+    seen_state: list[int] = []
 
-    async def broken(topic: str, key: bytes, value: bytes) -> Any:
+    async def flaky(topic: str, key: bytes, value: bytes) -> Any:
+        nonlocal fails
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        fut.set_exception(RuntimeError("broker gone"))
+        h.log.append(f"send:{topic}")
+        if fails and topic == TOPICS.ticket_commands:
+            fails -= 1
+            seen_state.append(len(h.conv_table))
+            fut.set_exception(RuntimeError("broker gone"))
+        else:
+            fut.set_result(None)
         return fut
 
-    h.batch.produce = broken
-    with pytest.raises(RuntimeError):
-        await h.batch.handle(_batch([(0, b"conv-7-000004", v) for v in _events("conv-7-000004")]))
-    assert h.conv_table == {} and h.metric_table == {}
-    assert h.conv.pending == 0 and h.rows.pending == 0
+    h.batch.produce = flaky
+    events = _events("conv-7-000004")
+    decisions = await h.batch.handle(_batch([(0, b"conv-7-000004", v) for v in events]))
+    assert seen_state == [0, 0]  # nothing written while the sends failed
+    assert all(d is not None and not d.duplicate for d in decisions)
+    state = ConversationTable(h.conv_table).get(b"conv-7-000004")
+    assert state is not None and len(state.applied_ids) == len(events)
+    assert [k for k, _ in h.conv_table.writes] == [b"conv-7-000004"]  # written once
+    # The whole batch's records were produced three times (two failures, one success).
+    one = Harness()
+    await one.batch.handle(_batch([(0, b"conv-7-000004", v) for v in events]))
+    assert h.sent() == 3 * one.sent()
+    assert h.processor.counters == one.processor.counters  # decided once
 
 
 async def test_agent_in_batch_mode_on_the_memory_store(tmp_path: Path) -> None:

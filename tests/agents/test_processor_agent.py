@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
@@ -81,3 +82,43 @@ async def test_agent_dead_letters_bad_records_and_goes_on(processor_app) -> None
     state = pa.table.get(b"conv-7-000000")
     assert state is not None and len(state.applied_ids) == len(good)
     assert state.disposition == "resolved_by_bot"
+
+
+async def test_a_failed_send_is_retried_and_the_state_waits_for_it(processor_app) -> None:  # type: ignore[no-untyped-def]
+    pa = processor_app
+    sent: list[tuple[str, bytes, bytes]] = []
+    state_when_failing: list[object] = []
+    failures = 2
+
+    async def flaky(topic: str, key: bytes, value: bytes) -> None:
+        nonlocal failures
+        if failures and topic == "ticket-commands":
+            failures -= 1
+            state_when_failing.append(pa.table.get(b"conv-7-000004"))
+            raise ConnectionError("broker gone")
+        sent.append((topic, key, value))
+
+    pa.processor.send = flaky
+    events = _events("conv-7-000004")  # a refund: escalates at its first message
+
+    def applied() -> int:
+        state = pa.table.get(b"conv-7-000004")
+        return 0 if state is None else len(state.applied_ids)
+
+    async with pa.app.agents["process"].test_context() as ctx:
+        for raw in events:
+            await ctx.put(raw, key=b"conv-7-000004")
+        deadline = asyncio.get_running_loop().time() + 10
+        while applied() < len(events):  # poll with a deadline
+            assert asyncio.get_running_loop().time() < deadline, state_when_failing
+            await asyncio.sleep(0.02)
+    # The state did not move while the create was failing: the input before it was the last.
+    assert len(state_when_failing) == 2
+    assert len({repr(s) for s in state_when_failing}) == 1
+    before = state_when_failing[0]
+    assert before is None or not before.escalated  # type: ignore[attr-defined]
+    state = pa.table.get(b"conv-7-000004")
+    assert state is not None and state.escalated
+    tickets = [orjson.loads(v) for t, _, v in sent if t == "ticket-commands"]
+    assert [t["action"] for t in tickets][:1] == ["create"]  # sent once it went through
+    assert sum(t["action"] == "create" for t in tickets) == 1
