@@ -185,6 +185,11 @@ class Bench:
             crm="none",
             store="rocksdb://",
             **({} if self.args.batch_size is None else {"batch_size": str(self.args.batch_size)}),
+            **(
+                {}
+                if self.args.batch_within is None
+                else {"batch_within": str(self.args.batch_within)}
+            ),
         )
         return WorkerProcess("processor", env, self.workdir / f"{name}.log").start()
 
@@ -435,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--latency-seconds", type=float, default=15.0)
     p.add_argument("--batch-size", type=int, default=None,
                    help="HANDOFF_BATCH_SIZE of handoff workers; default: the setting")  # fmt: skip
+    p.add_argument("--batch-within", type=float, default=None,
+                   help="HANDOFF_BATCH_WITHIN (seconds); default: the setting")  # fmt: skip
     p.add_argument("--no-latency", action="store_true")
     p.add_argument("--no-write", action="store_true", help="print only; no results files")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
