@@ -66,10 +66,9 @@ READY_MARKERS = (b"]: Ready", b"Worker ready")
 
 @dataclass(frozen=True)
 class ChaosConfig:
-    # 1000 conversations (~5900 events, ~12 700 vendor calls) took over 14 minutes on a
-    # 2-core machine with these faults (a 429 costs a second, a lost response a search
-    # lag); 400 finish in about 6.
-    conversations: int = 400
+    # 1,000 conversations (~5,900 events, ~13,000 vendor calls with these faults) take
+    # about 3.5 minutes on 2 cores, with connector agents running 16 conversations at once.
+    conversations: int = 1000
     kills: int = 3
     processors: int = 2
     connectors: int = 2

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         16, ge=1, description="conversations whose commands run at once, per connector agent"
     )
     connector_max_attempts: int = Field(
-        5, ge=1, description="tries per vendor call (the first included) before a command fails"
+        8, ge=1, description="tries per vendor call (the first included) before a command fails"
     )
     connector_batch: int = Field(
         64, ge=1, description="commands taken from the stream per connector batch"

@@ -110,8 +110,15 @@ def json_response(
 
 
 async def read_json(request: web.Request) -> tuple[Any, str | None]:
-    """The parsed body, or (None, reason) when it is absent or not JSON."""
-    raw = await request.read()
+    """The parsed body, or (None, reason) when it is absent or not JSON.
+
+    A client that went away mid-body (a worker killed in a chaos run) gets a 400 that
+    nobody reads, instead of a logged traceback per request: nothing was committed.
+    """
+    try:
+        raw = await request.read()
+    except ConnectionResetError:
+        raise web.HTTPBadRequest(text="the client closed the connection mid-body") from None
     if not raw:
         return None, "the request body is empty"
     try:
