@@ -20,16 +20,33 @@ def _words(text: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def normalize(text: str) -> str:
-    """Accent-free, case-folded words separated by single spaces, padded with one space.
+def _normalized(text: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    """``normalize(text)``, its words, and their set: what every rule below reads.
 
-    Cached: both signals normalize the same message text.
+    Cached: both signals read the same message text. The set lets a rule that needs one
+    of a few words skip its scan when none is there (the common case).
     """
     if not text.isascii():
         text = "".join(
             c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
         )
-    return " " + _NON_WORD.sub(" ", text.casefold()).strip() + " "
+    norm = " " + _NON_WORD.sub(" ", text.casefold()).strip() + " "
+    words = tuple(norm.split())
+    return norm, words, frozenset(words)
+
+
+def normalize(text: str) -> str:
+    """Accent-free, case-folded words separated by single spaces, padded with one space."""
+    return _normalized(text)[0]
+
+
+def _first_words(phrases: tuple[str, ...]) -> frozenset[str]:
+    """The words a match of any of ``phrases`` (`` word word ``) must contain.
+
+    On a normalized text a phrase can only match at word boundaries, so its first word
+    is then one of the text's words: a text with none of these words cannot match.
+    """
+    return frozenset(p.split()[0] for p in phrases)
 
 
 # --- asks_for_human ------------------------------------------------------------------------
@@ -58,6 +75,8 @@ _WEAK = _words("someone somebody anyone alguien alguem")
 _NOT_AFTER_HUMAN = _words("resources resource rights error nature")
 _NEGATION = _words("not dont don t never no nao nunca")
 _CHAIN = _TALK | _WANT | _FILLER
+_VERBS = _TALK | _WANT
+_TARGETS = _STRONG | _WEAK
 # Phrases that are a request on their own, wherever they appear.
 _PHRASES = tuple(
     f" {p} "
@@ -81,6 +100,7 @@ _PHRASES = tuple(
     )
 )
 _PHRASES_RE = re.compile("|".join(re.escape(p) for p in _PHRASES))
+_PHRASES_FIRST = _first_words(_PHRASES)
 # A whole message that is nothing but a target ("agent", "human please!").
 _ALONE_NOISE = _words("please pls plz now a an un una um uma por favor ya")
 
@@ -106,13 +126,18 @@ def asks_for_human(text: str, language: str | None = None) -> bool:
     "I am not a human", "are you a bot?" and "human resources" do not match.
     """
     del language  # every lexicon is checked; see the docstring
-    norm = normalize(text)
-    if _PHRASES_RE.search(norm):
+    norm, words, present = _normalized(text)
+    if not present.isdisjoint(_PHRASES_FIRST) and _PHRASES_RE.search(norm):
         return True
-    words = norm.split()
-    rest = [w for w in words if w not in _ALONE_NOISE]
-    if len(rest) == 1 and rest[0] in _STRONG:
-        return True
+    # Rules 2 and 3 both need a target word, and rule 2 a verb: most texts have neither.
+    if present.isdisjoint(_TARGETS):
+        return False
+    if not present.isdisjoint(_STRONG):
+        rest = [w for w in words if w not in _ALONE_NOISE]
+        if len(rest) == 1 and rest[0] in _STRONG:
+            return True
+    if present.isdisjoint(_VERBS):
+        return False
     n = len(words)
     for i, word in enumerate(words):
         if word not in _TALK and word not in _WANT:
@@ -205,14 +230,30 @@ _THREATS = tuple(
 
 
 _THREATS_RE = re.compile("|".join(re.escape(p) for p in _THREATS))
+_THREATS_FIRST = _first_words(_THREATS)
+# At least this many upper-case letters, or no shout (80% of the minimum 10 letters).
+_SHOUT_MIN_UPPER = SHOUT_RATIO * SHOUT_MIN_LETTERS
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LOWER = bytes(range(ord("a"), ord("z") + 1))
 
 
 def is_shouting(text: str) -> bool:
     """At least 10 cased letters, at least 80% of them upper case, in two or more words."""
-    if text.lower() == text:  # fast path: nothing upper case
-        return False
-    upper = sum(map(str.isupper, text))
-    letters = upper + sum(map(str.islower, text))
+    if text.isascii():
+        # The same counts as the general path (for ASCII, str.isupper is exactly A-Z),
+        # by deleting bytes in C rather than testing characters one by one.
+        raw = text.encode("ascii")
+        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+        if upper < _SHOUT_MIN_UPPER:
+            return False
+        letters = upper + len(raw) - len(raw.translate(None, _ASCII_LOWER))
+    else:
+        if text.lower() == text:  # fast path: nothing upper case
+            return False
+        upper = sum(map(str.isupper, text))
+        if upper < _SHOUT_MIN_UPPER:
+            return False
+        letters = upper + sum(map(str.islower, text))
     return (
         letters >= SHOUT_MIN_LETTERS and upper >= SHOUT_RATIO * letters and len(text.split()) >= 2
     )
@@ -232,7 +273,9 @@ def is_angry(text: str) -> bool:
     """
     if is_shouting(text):
         return True
-    for m in _REPEATED_PUNCT.finditer(text):
-        if "!" in m.group(0) or "¡" in m.group(0):
-            return True
-    return _THREATS_RE.search(normalize(text)) is not None
+    if "!" in text or "¡" in text:  # a run counts only with one of these in it
+        for m in _REPEATED_PUNCT.finditer(text):
+            if "!" in m.group(0) or "¡" in m.group(0):
+                return True
+    norm, _, present = _normalized(text)
+    return not present.isdisjoint(_THREATS_FIRST) and _THREATS_RE.search(norm) is not None
