@@ -26,7 +26,6 @@ Rules the contract leaves open, chosen here:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -131,8 +130,12 @@ class _Draft:
     untouched container with the old one, which stays valid and unchanged.
     """
 
-    def __init__(self, state: ConversationState) -> None:
-        self.__dict__.update(state.__dict__)
+    @classmethod
+    def of(cls, state: ConversationState) -> _Draft:
+        """The draft of ``state`` (no ``__init__`` frame: one per event)."""
+        d = _new(cls)
+        d.__dict__ = state.__dict__.copy()
+        return d
 
     if TYPE_CHECKING:  # attribute access is dynamic; plain object setattr at runtime
 
@@ -159,6 +162,10 @@ def _fresh(conversation_id: str) -> ConversationState:
     return _build(fields)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _build(fields: dict[str, Any]) -> ConversationState:
     """The new state from already-valid fields, without re-validation.
 
@@ -166,8 +173,7 @@ def _build(fields: dict[str, Any]) -> ConversationState:
     hot path runs this once per event. Every value was produced by a handler from
     validated input, so validating again would only cost time.
     """
-    new = object.__new__(ConversationState)
-    _set = object.__setattr__
+    new = _new(ConversationState)
     _set(new, "__dict__", fields)
     _set(new, "__pydantic_fields_set__", _FIELDS_SET)
     _set(new, "__pydantic_extra__", None)
@@ -175,13 +181,17 @@ def _build(fields: dict[str, Any]) -> ConversationState:
     return new
 
 
-@dataclass(slots=True)
 class _Effects:
-    ticket: str | None = None  # "create" | "update"
-    notes: list[str] = field(default_factory=list)
-    crm: bool = False
-    escalated: bool = False
-    reasons: tuple[ReasonCode, ...] = ()
+    """What the handlers decided beyond the state (a plain class: one per event)."""
+
+    __slots__ = ("crm", "escalated", "notes", "reasons", "ticket")
+
+    def __init__(self) -> None:
+        self.ticket: str | None = None  # "create" | "update"
+        self.notes: list[str] = []
+        self.crm = False
+        self.escalated = False
+        self.reasons: tuple[ReasonCode, ...] = ()
 
 
 # --- apply_event ---------------------------------------------------------------------------
@@ -196,7 +206,7 @@ def apply_event(
     eid = event.event_id
     if eid in state.applied_ids:
         return Decision(state, duplicate=True)
-    d = _Draft(state)
+    d = _Draft.of(state)
     d.applied_ids = push(state.applied_ids, eid, MAX_APPLIED_IDS)
     d.updated_at = now
     if event.channel is not None:
@@ -300,7 +310,13 @@ def _on_started(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Effects) 
 
 
 def _on_identity(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Effects) -> None:
-    raw = e.identity.model_dump(exclude_none=True)
+    # model_dump(exclude_none=True) minus the serializer: fields, then extras, in order;
+    # only scalars are kept, and a scalar dumps as itself.
+    ident = e.identity
+    raw = ident.__dict__
+    extra = ident.__pydantic_extra__
+    if extra:
+        raw = {**raw, **extra}
     fields = {k: clip(str(v), 320) for k, v in raw.items() if isinstance(v, _SCALAR)}
     target = "identity" if e.verified else "claimed_identity"
     current = getattr(d, target)
@@ -343,7 +359,9 @@ def _on_customer(d: _Draft, e: Any, now: datetime, policy: Policy, fx: _Effects)
             _late_fact(d, fx, was_escalated, f"New details after escalation: {shown}")
 
     found: set[ReasonCode] = set()
-    if nlu.confidence is not None and nlu.confidence < policy.threshold(nlu.intent):
+    # policy.threshold(nlu.intent), from the intent policy already looked up
+    threshold = ip.threshold if ip.threshold is not None else policy.tiers[ip.tier].threshold
+    if nlu.confidence is not None and nlu.confidence < threshold:
         found.add("low_confidence")
     if ip.always_escalate and nlu.intent is not None:
         found.add("risk_intent")
@@ -485,7 +503,7 @@ def apply_result(
     rid = f"result:{result.command_id}:{result.status}:{result.attempts}"
     if rid in state.applied_ids:
         return Decision(state, duplicate=True)
-    d = _Draft(state)
+    d = _Draft.of(state)
     d.applied_ids = push(state.applied_ids, rid, MAX_APPLIED_IDS)
     d.updated_at = now
     fx = _Effects()
