@@ -71,7 +71,7 @@ class ProcessorApp:
     table: ConversationTable
     metrics: MetricsTable
     batch: BatchProcessor | None = None
-    """Set in batch mode (``batch_size`` > 1); ``processor`` then reads through its overlay."""
+    """Set in batch mode (``batch_size`` > 1, the default); ``processor`` reads via its overlay."""
 
 
 def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:

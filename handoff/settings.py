@@ -53,16 +53,16 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(None, description="TOML policy; default: the shipped one")
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Default 1 (one input at a time). Batch mode doubles throughput (benchmarks/RESULTS.md)
-    # and is as safe (failed sends are retried in place, handoff/agents/retry.py), but a
-    # partial batch waits batch_within for more inputs: latency at low rates. Opt-in.
+    # Batch mode by default: 1.5-2x the per-event throughput, half the changelog records
+    # (faster recovery), lower latency under load, and as safe (failed sends are retried
+    # in place, handoff/agents/retry.py). A partial batch waits at most batch_within.
     batch_size: int = Field(
-        1,
+        100,
         ge=1,
         description="inputs per processor batch (handoff.agents.batch); 1: one at a time",
     )
     batch_within: float = Field(
-        0.05, gt=0, description="seconds a partial batch waits for more inputs"
+        0.005, gt=0, description="seconds a partial batch waits for more inputs"
     )
     sla_target_seconds: float = Field(
         900.0, gt=0, description="escalation to first agent reply; the SLA share is within it"

@@ -1,4 +1,4 @@
-"""Batch mode of the processor (``HANDOFF_BATCH_SIZE``, opt-in, default 1, the per-event path).
+"""Batch mode of the processor (``HANDOFF_BATCH_SIZE``, default 100; 1 is the per-event path).
 
 The per-event path (``Processor.handle``) sends each command, waits for its acknowledgement
 and then writes the state. A batch (Faust's ``stream.take_events(n, within)``) does the same
