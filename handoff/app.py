@@ -52,6 +52,7 @@ def _app_config(settings: Settings, app_id: str, web_port: int) -> dict[str, Any
         "broker_session_timeout": settings.broker_session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.broker_session_timeout / 3),
         "broker_commit_interval": settings.commit_interval,
+        "consumer_max_fetch_size": settings.max_partition_fetch_bytes,
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": settings.web_enabled,
         "web_host": settings.web_host,
