@@ -1,8 +1,10 @@
 """Connector agents: commands in, vendor calls, ``connector-results`` (and dead letters) out.
 
 One agent per command topic, in their own consumer group (``{app_id}-connectors``), so a
-slow helpdesk never holds up the processor. Each agent handles its partitions one record at
-a time, which keeps the order of commands per conversation (a create before its updates).
+slow helpdesk never holds up the processor. Each agent takes a batch of commands and runs
+up to ``HANDOFF_CONNECTOR_CONCURRENCY`` conversations at once, one command at a time per
+conversation (:mod:`handoff.agents.lanes`), which keeps the order of commands per
+conversation (a create before its updates).
 A command whose vendor call fails after the last retry yields a ``failed`` result (the
 conversation state records it) *and* a dead letter with the vendor's error, and the agent
 moves on: a permanent failure never blocks the commands behind it.
