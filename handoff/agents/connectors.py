@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from handoff.agents.retry import until_sent
 from handoff.streams.codec import dead_letter_message, encode
 from handoff.streams.commands import ConnectorResult, CrmNoteCommand, TicketCommand
 from handoff.streams.topics import TopicNames
@@ -72,12 +73,21 @@ class CommandHandler:
             result = self._raised(cmd, exc)
         self.handled += 1
         out_key = key or result.conversation_id.encode()
-        await self.send(self.topics.connector_results, out_key, encode(result))
+        await self._emit(self.topics.connector_results, out_key, encode(result))
         if result.status == "failed":
             self.failed += 1
             err = f"vendor call failed after {result.attempts} attempt(s): {result.error}"
             await self._dead(topic, partition, offset, key, value, err[:1000])
         return result
+
+    async def _emit(self, topic: str, key: bytes, value: bytes) -> None:
+        """Send until acknowledged (:mod:`handoff.agents.retry`): a failed send never drops a
+        result, and the command is acknowledged only after its result is."""
+
+        async def once() -> None:
+            await self.send(topic, key, value)
+
+        await until_sent(once, what=f"{topic} record")
 
     def _raised(self, cmd: BaseModel, exc: Exception) -> ConnectorResult:
         """A ``failed`` result for a connector that raised instead of reporting a failure."""
@@ -100,7 +110,7 @@ class CommandHandler:
         value: bytes | None,
         error: str,
     ) -> None:
-        await self.send(
+        await self._emit(
             *dead_letter_message(
                 self.topics.dead_letters,
                 source_topic=topic,

@@ -4,7 +4,9 @@ If an exception left a Faust agent's loop, Faust would acknowledge the input(s) 
 handled (the last event of ``stream.events()``, every buffered event of
 ``stream.take_events``) though their state was never written, and a commit would skip them.
 So the processor decides once, then hands the records to :func:`until_sent`, which retries
-the same records with capped exponential backoff until every one is acknowledged. A
+the same records with capped exponential backoff until every one is acknowledged; the
+connector agents send each result and dead letter through it too (a vendor call is not
+repeated for a failed send, its result is). A
 retried batch may produce some records twice (those acknowledged before the failure);
 commands carry deterministic ids and idempotency keys, so consumers drop the copies, and
 a repeated dead letter names the same source offset.

@@ -187,3 +187,27 @@ async def test_a_malformed_command_is_dead_lettered_naming_the_field(outbox: Out
     assert await handler.handle(NAMES.ticket_commands, 1, 7, b"c", b'{"schema_version": 1}') is None
     [dead] = outbox.on(NAMES.dead_letters)
     assert dead["error"].startswith("field '")
+
+
+async def test_a_result_whose_send_fails_is_sent_again_not_dropped(outbox: Outbox) -> None:
+    helpdesk = FakeHelpdesk("failed_result")
+    helpdesk.seen.append("warm")  # past its one failure: every command now works
+    fails = 2
+
+    async def flaky(topic: str, key: bytes, value: bytes) -> None:
+        nonlocal fails
+        if fails:
+            fails -= 1
+            raise ConnectionError("broker gone")
+        await outbox(topic, key, value)
+
+    async def connector() -> FakeHelpdesk:
+        return helpdesk
+
+    handler = CommandHandler(model=TicketCommand, connector=connector, topics=NAMES, send=flaky)
+    cmd = next(iter(_ticket_commands()))
+    raw = orjson.dumps(cmd.model_dump(mode="json"))
+    await handler.handle(NAMES.ticket_commands, 0, 0, cmd.conversation_id.encode(), raw)
+    assert helpdesk.seen == ["warm", cmd.command_id]  # the vendor was called once
+    [result] = outbox.on(NAMES.connector_results)  # and its result got through
+    assert result["command_id"] == cmd.command_id and result["status"] == "created"
