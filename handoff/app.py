@@ -86,23 +86,18 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
         name: app.topic(name, partitions=settings.partitions, schema=raw_schema())
         for name in (names.ticket_commands, names.crm_commands, names.dead_letters)
     }
-    raw_table = app.Table(
-        TABLE_NAME,
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        schema=raw_schema(),
+    raw_table, raw_metrics = (
+        app.Table(
+            name,
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            schema=raw_schema(),
+        )
+        for name in (TABLE_NAME, METRICS_TABLE)
     )
     table = ConversationTable(raw_table)
-    raw_metrics = app.Table(
-        METRICS_TABLE,
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        schema=raw_schema(),
-    )
     metrics = MetricsTable(raw_metrics, sla_target=settings.sla_target_seconds)
 
     async def send(topic: str, key: bytes, value: bytes) -> None:
@@ -112,33 +107,27 @@ def create_processor_app(settings: Settings, policy: Policy) -> ProcessorApp:
     async def produce(topic: str, key: bytes, value: bytes) -> Any:
         return await outputs[topic].send(key=key, value=value)  # the ack future
 
-    batch: BatchProcessor | None = None
-    if settings.batch_size > 1:
-        # The agent's writes go through overlays; the views read the tables themselves.
-        conv_overlay, metric_overlay = Overlay(raw_table), Overlay(raw_metrics)
-        batch_metrics = MetricsTable(metric_overlay, sla_target=settings.sla_target_seconds)
-        processor = Processor(
-            table=ConversationTable(conv_overlay),
-            policy=policy,
-            topics=names,
-            send=send,
-            max_event_bytes=settings.max_event_bytes,
-        )
-        batch = BatchProcessor(
+    # In batch mode the agent's writes go through overlays; the views read the tables.
+    batching = settings.batch_size > 1
+    conv_overlay, metric_overlay = Overlay(raw_table), Overlay(raw_metrics)
+    processor = Processor(
+        table=ConversationTable(conv_overlay) if batching else table,
+        policy=policy,
+        topics=names,
+        send=send,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    batch = (
+        BatchProcessor(
             processor=processor,
             conversations=conv_overlay,
-            metrics=batch_metrics,
+            metrics=MetricsTable(metric_overlay, sla_target=settings.sla_target_seconds),
             metric_rows=metric_overlay,
             produce=produce,
         )
-    else:
-        processor = Processor(
-            table=table,
-            policy=policy,
-            topics=names,
-            send=send,
-            max_event_bytes=settings.max_event_bytes,
-        )
+        if batching
+        else None
+    )
 
     @app.agent(source, name="process")
     async def process(stream: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handoff.connectors.config import RetryPolicy
 from handoff.streams.topics import TopicNames
 
 
@@ -104,7 +105,9 @@ class Settings(BaseSettings):
         16, ge=1, description="conversations whose commands run at once, per connector agent"
     )
     connector_max_attempts: int = Field(
-        8, ge=1, description="tries per vendor call (the first included) before a command fails"
+        RetryPolicy().max_attempts,
+        ge=1,
+        description="tries per vendor call (the first included) before a command fails",
     )
     connector_batch: int = Field(
         64, ge=1, description="commands taken from the stream per connector batch"

@@ -288,8 +288,25 @@ def simulate(
 # --- summarizing ---------------------------------------------------------------------------
 
 
+class EscalationRates:
+    """Escalation and deflection rates of anything that counts conversations (0 when none)."""
+
+    __slots__ = ()
+    conversations: int
+    escalated: int
+    deflected: int
+
+    @property
+    def escalation_rate(self) -> float:
+        return self.escalated / self.conversations if self.conversations else 0.0
+
+    @property
+    def deflection_rate(self) -> float:
+        return self.deflected / self.conversations if self.conversations else 0.0
+
+
 @dataclass
-class IntentRow:
+class IntentRow(EscalationRates):
     intent: str
     conversations: int = 0
     escalated: int = 0
@@ -309,14 +326,6 @@ class IntentRow:
         if verdict != "unlabelled":
             self.labelled += 1
             setattr(self, verdict, getattr(self, verdict) + 1)
-
-    @property
-    def escalation_rate(self) -> float:
-        return self.escalated / self.conversations if self.conversations else 0.0
-
-    @property
-    def deflection_rate(self) -> float:
-        return self.deflected / self.conversations if self.conversations else 0.0
 
     @property
     def agreement(self) -> float | None:

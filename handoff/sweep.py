@@ -21,7 +21,13 @@ from pydantic import ValidationError
 
 from handoff.core.policy import Policy
 from handoff.exceptions import HandoffError
-from handoff.simulate import Outcome, Recording, gc_paused, simulate_conversation
+from handoff.simulate import (
+    EscalationRates,
+    Outcome,
+    Recording,
+    gc_paused,
+    simulate_conversation,
+)
 from handoff.svgplot import Series, line_chart
 
 _SPEC = re.compile(
@@ -88,7 +94,7 @@ def with_threshold(policy: Policy, name: str, value: float) -> Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class SweepPoint:
+class SweepPoint(EscalationRates):
     threshold: float
     conversations: int
     escalated: int
@@ -97,14 +103,6 @@ class SweepPoint:
     needed: int  # labelled expected_escalation=true
     missed: int
     unneeded: int
-
-    @property
-    def deflection_rate(self) -> float:
-        return self.deflected / self.conversations if self.conversations else 0.0
-
-    @property
-    def escalation_rate(self) -> float:
-        return self.escalated / self.conversations if self.conversations else 0.0
 
     @property
     def missed_rate(self) -> float:
